@@ -1,0 +1,696 @@
+//! Anthropic Messages request <-> canonical request.
+
+use super::response::input_object;
+use crate::formats::model::{
+    ChatRequest, ContentPart, Effort, ImageSource, Message, RawJson, Reasoning, Role, SystemPart,
+    Tool, ToolChoice,
+};
+use crate::formats::{from_json, EncodeOptions, TranslateError};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+// === wire types: what clients send ===
+
+#[derive(Deserialize)]
+struct InRequest {
+    model: String,
+    messages: Vec<InMessage>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    system: Option<InSystem>,
+    #[serde(default)]
+    metadata: Option<InMetadata>,
+    #[serde(default)]
+    stop_sequences: Option<Vec<String>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    top_k: Option<u32>,
+    #[serde(default)]
+    tools: Option<Vec<InTool>>,
+    #[serde(default)]
+    tool_choice: Option<InToolChoice>,
+    #[serde(default)]
+    thinking: Option<InThinking>,
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum InSystem {
+    Text(String),
+    Blocks(Vec<InSystemBlock>),
+}
+
+#[derive(Deserialize)]
+struct InSystemBlock {
+    text: String,
+    #[serde(default)]
+    cache_control: Option<RawJson>,
+}
+
+#[derive(Deserialize)]
+struct InMetadata {
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum InRole {
+    User,
+    Assistant,
+}
+
+#[derive(Deserialize)]
+struct InMessage {
+    role: InRole,
+    content: InContent,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum InContent {
+    Text(String),
+    Blocks(Vec<InBlock>),
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum InBlock {
+    Text {
+        text: String,
+        #[serde(default)]
+        cache_control: Option<RawJson>,
+    },
+    Image {
+        source: InImageSource,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        input: RawJson,
+    },
+    ToolResult {
+        tool_use_id: String,
+        #[serde(default)]
+        content: Option<InContent>,
+        #[serde(default)]
+        is_error: Option<bool>,
+    },
+    Thinking {
+        thinking: String,
+        #[serde(default)]
+        signature: Option<String>,
+    },
+    RedactedThinking {
+        data: String,
+    },
+    Document {},
+    SearchResult {},
+    ServerToolUse {},
+    WebSearchToolResult {},
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum InImageSource {
+    Base64 { media_type: String, data: String },
+    Url { url: String },
+    File {},
+}
+
+#[derive(Deserialize)]
+struct InTool {
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    input_schema: Option<RawJson>,
+    #[serde(default)]
+    cache_control: Option<RawJson>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum InToolChoice {
+    Auto {
+        #[serde(default)]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    Any {
+        #[serde(default)]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    Tool {
+        name: String,
+        #[serde(default)]
+        disable_parallel_tool_use: Option<bool>,
+    },
+    None {},
+}
+
+#[derive(Deserialize)]
+struct InThinking {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    budget_tokens: Option<u32>,
+}
+
+// === wire -> canonical ===
+
+fn blocks(content: InContent, path: &str) -> Result<Vec<ContentPart>, TranslateError> {
+    let list = match content {
+        InContent::Text(text) => {
+            return Ok(vec![ContentPart::Text {
+                text,
+                cache_control: None,
+            }])
+        }
+        InContent::Blocks(b) => b,
+    };
+    let mut out = Vec::with_capacity(list.len());
+    for (i, b) in list.into_iter().enumerate() {
+        let at = || format!("{path}.content[{i}]");
+        out.push(match b {
+            InBlock::Text {
+                text,
+                cache_control,
+            } => ContentPart::Text {
+                text,
+                cache_control,
+            },
+            InBlock::Image { source } => ContentPart::Image(match source {
+                InImageSource::Base64 { media_type, data } => {
+                    ImageSource::Base64 { media_type, data }
+                }
+                InImageSource::Url { url } => ImageSource::Url(url),
+                InImageSource::File {} => {
+                    return Err(TranslateError::new(
+                        format!("{}.source", at()),
+                        "file-id images exist only at Anthropic; send base64 or url images",
+                    ))
+                }
+            }),
+            InBlock::ToolUse { id, name, input } => ContentPart::ToolCall {
+                id,
+                name,
+                arguments: input.get().to_string(),
+            },
+            InBlock::ToolResult {
+                tool_use_id,
+                content,
+                is_error,
+            } => ContentPart::ToolResult {
+                tool_call_id: tool_use_id,
+                content: match content {
+                    None => Vec::new(),
+                    Some(c) => blocks(c, &at())?,
+                },
+                is_error: is_error.unwrap_or(false),
+            },
+            InBlock::Thinking {
+                thinking,
+                signature,
+            } => ContentPart::Thinking {
+                text: thinking,
+                signature,
+            },
+            InBlock::RedactedThinking { data } => ContentPart::RedactedThinking { data },
+            InBlock::Document {}
+            | InBlock::SearchResult {}
+            | InBlock::ServerToolUse {}
+            | InBlock::WebSearchToolResult {} => {
+                return Err(TranslateError::new(
+                    format!("{}.type", at()),
+                    "documents, search results and server tools can only be sent to an \
+                     Anthropic provider; route this model to an Anthropic target",
+                ))
+            }
+        });
+    }
+    Ok(out)
+}
+
+/// Parses an Anthropic Messages body into the canonical model.
+pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
+    let req: InRequest = from_json(body)?;
+    let mut out = ChatRequest {
+        model: req.model,
+        max_tokens: req.max_tokens,
+        stream: req.stream.unwrap_or(false),
+        // Anthropic streams always carry usage; OpenAI clients must ask for it.
+        include_usage: true,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        top_k: req.top_k,
+        stop: req.stop_sequences.unwrap_or_default(),
+        user: req.metadata.and_then(|m| m.user_id),
+        ..Default::default()
+    };
+    out.system = match req.system {
+        None => Vec::new(),
+        Some(InSystem::Text(text)) => vec![SystemPart {
+            text,
+            cache_control: None,
+        }],
+        Some(InSystem::Blocks(b)) => b
+            .into_iter()
+            .map(|b| SystemPart {
+                text: b.text,
+                cache_control: b.cache_control,
+            })
+            .collect(),
+    };
+    for (i, m) in req.messages.into_iter().enumerate() {
+        let role = match m.role {
+            InRole::User => Role::User,
+            InRole::Assistant => Role::Assistant,
+        };
+        out.messages.push(Message {
+            role,
+            content: blocks(m.content, &format!("messages[{i}]"))?,
+        });
+    }
+    for (i, t) in req.tools.unwrap_or_default().into_iter().enumerate() {
+        if let Some(kind) = t.kind.as_deref().filter(|k| *k != "custom") {
+            return Err(TranslateError::new(
+                format!("tools[{i}].type"),
+                format!("server tool '{kind}' runs inside Anthropic and cannot be translated; route this model to an Anthropic target"),
+            ));
+        }
+        out.tools.push(Tool {
+            name: t.name,
+            description: t.description,
+            parameters: t.input_schema,
+            strict: None,
+            cache_control: t.cache_control,
+        });
+    }
+    let (choice, disable_parallel) = match req.tool_choice {
+        None => (None, None),
+        Some(InToolChoice::Auto {
+            disable_parallel_tool_use,
+        }) => (Some(ToolChoice::Auto), disable_parallel_tool_use),
+        Some(InToolChoice::Any {
+            disable_parallel_tool_use,
+        }) => (Some(ToolChoice::Required), disable_parallel_tool_use),
+        Some(InToolChoice::Tool {
+            name,
+            disable_parallel_tool_use,
+        }) => (Some(ToolChoice::Named(name)), disable_parallel_tool_use),
+        Some(InToolChoice::None {}) => (Some(ToolChoice::None), None),
+    };
+    out.tool_choice = choice;
+    out.parallel_tool_calls = disable_parallel.map(|d| !d);
+    out.reasoning = match req.thinking {
+        None => None,
+        Some(t) => match t.kind.as_str() {
+            "enabled" => Some(Reasoning::BudgetTokens(t.budget_tokens.unwrap_or(1024))),
+            "disabled" => Some(Reasoning::Disabled),
+            "adaptive" => Some(Reasoning::Effort(Effort::Medium)),
+            other => {
+                return Err(TranslateError::new(
+                    "thinking.type",
+                    format!("unknown value '{other}'; expected enabled or disabled"),
+                ))
+            }
+        },
+    };
+    out.dropped = req
+        .extra
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, _)| k)
+        .collect();
+    Ok(out)
+}
+
+// === canonical -> wire: what we send to an Anthropic provider ===
+
+#[derive(Serialize)]
+struct OutRequest<'a> {
+    model: &'a str,
+    max_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    system: Option<Vec<OutBlock<'a>>>,
+    messages: Vec<OutMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<OutTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<OutMetadata<'a>>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    thinking: Option<Value>,
+}
+
+#[derive(Serialize)]
+struct OutMetadata<'a> {
+    user_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct OutMessage<'a> {
+    role: &'static str,
+    content: Vec<OutBlock<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutBlock<'a> {
+    Text {
+        text: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        cache_control: Option<&'a RawValue>,
+    },
+    Image {
+        source: OutImageSource<'a>,
+    },
+    ToolUse {
+        id: &'a str,
+        name: &'a str,
+        input: Box<RawValue>,
+    },
+    ToolResult {
+        tool_use_id: &'a str,
+        content: Vec<OutBlock<'a>>,
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        is_error: bool,
+    },
+    Thinking {
+        thinking: &'a str,
+        signature: &'a str,
+    },
+    RedactedThinking {
+        data: &'a str,
+    },
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutImageSource<'a> {
+    Base64 { media_type: &'a str, data: &'a str },
+    Url { url: &'a str },
+}
+
+#[derive(Serialize)]
+struct OutTool<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    input_schema: &'a RawValue,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_control: Option<&'a RawValue>,
+}
+
+fn out_blocks<'a>(parts: &'a [ContentPart], out: &mut Vec<OutBlock<'a>>) {
+    for p in parts {
+        match p {
+            // Anthropic rejects empty text blocks.
+            ContentPart::Text { text, .. } if text.is_empty() => {}
+            ContentPart::Text {
+                text,
+                cache_control,
+            } => out.push(OutBlock::Text {
+                text,
+                cache_control: cache_control.as_deref(),
+            }),
+            ContentPart::Image(ImageSource::Base64 { media_type, data }) => {
+                out.push(OutBlock::Image {
+                    source: OutImageSource::Base64 { media_type, data },
+                })
+            }
+            ContentPart::Image(ImageSource::Url(url)) => out.push(OutBlock::Image {
+                source: OutImageSource::Url { url },
+            }),
+            ContentPart::ToolCall {
+                id,
+                name,
+                arguments,
+            } => out.push(OutBlock::ToolUse {
+                id,
+                name,
+                input: input_object(arguments),
+            }),
+            ContentPart::ToolResult {
+                tool_call_id,
+                content,
+                is_error,
+            } => {
+                let mut inner = Vec::new();
+                out_blocks(content, &mut inner);
+                out.push(OutBlock::ToolResult {
+                    tool_use_id: tool_call_id,
+                    content: inner,
+                    is_error: *is_error,
+                });
+            }
+            // Anthropic verifies thinking signatures; unsigned reasoning from another
+            // provider cannot be replayed and is left out.
+            ContentPart::Thinking {
+                text,
+                signature: Some(sig),
+            } => out.push(OutBlock::Thinking {
+                thinking: text,
+                signature: sig,
+            }),
+            ContentPart::Thinking { .. } => {}
+            ContentPart::RedactedThinking { data } => out.push(OutBlock::RedactedThinking { data }),
+        }
+    }
+}
+
+/// Renders a canonical request as an Anthropic Messages body.
+pub fn encode(
+    req: &ChatRequest,
+    opts: &EncodeOptions,
+    dropped: &mut Vec<String>,
+) -> Result<Vec<u8>, TranslateError> {
+    let mut max_tokens = req.max_tokens.unwrap_or(opts.default_max_tokens);
+    let thinking_budget = match &req.reasoning {
+        None | Some(Reasoning::Disabled) => None,
+        Some(Reasoning::Effort(e)) => Some(e.budget_tokens()),
+        Some(Reasoning::BudgetTokens(b)) => Some(*b),
+    };
+    // Anthropic needs 1024 <= budget < max_tokens; the client's max_tokens (which
+    // includes reasoning on both sides) wins, the budget shrinks to fit or is dropped.
+    let thinking = match thinking_budget {
+        Some(b) if max_tokens > 1024 => {
+            let budget = b.clamp(1024, max_tokens - 1);
+            Some(serde_json::json!({"type": "enabled", "budget_tokens": budget}))
+        }
+        Some(_) => {
+            dropped.push("reasoning_effort".into());
+            None
+        }
+        None => None,
+    };
+    if max_tokens == 0 {
+        max_tokens = 1;
+    }
+    let mut messages: Vec<OutMessage> = Vec::with_capacity(req.messages.len());
+    for m in &req.messages {
+        let role = match m.role {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        };
+        let mut content = Vec::with_capacity(m.content.len());
+        out_blocks(&m.content, &mut content);
+        if content.is_empty() {
+            continue;
+        }
+        match messages.last_mut() {
+            Some(last) if last.role == role => last.content.extend(content),
+            _ => messages.push(OutMessage { role, content }),
+        }
+    }
+    let system = (!req.system.is_empty()).then(|| {
+        req.system
+            .iter()
+            .filter(|p| !p.text.is_empty())
+            .map(|p| OutBlock::Text {
+                text: &p.text,
+                cache_control: p.cache_control.as_deref(),
+            })
+            .collect::<Vec<_>>()
+    });
+    let empty_schema: Box<RawValue> =
+        RawValue::from_string(r#"{"type":"object","properties":{}}"#.into()).unwrap_or_default();
+    let tools: Vec<OutTool> = req
+        .tools
+        .iter()
+        .map(|t| OutTool {
+            name: &t.name,
+            description: t.description.as_deref(),
+            input_schema: t.parameters.as_deref().unwrap_or(&empty_schema),
+            cache_control: t.cache_control.as_deref(),
+        })
+        .collect();
+    let disable_parallel = req.parallel_tool_calls == Some(false) && !tools.is_empty();
+    let tool_choice = match (&req.tool_choice, disable_parallel) {
+        (None, false) => None,
+        (None, true) | (Some(ToolChoice::Auto), _) => Some(serde_json::json!({"type": "auto"})),
+        (Some(ToolChoice::Required), _) => Some(serde_json::json!({"type": "any"})),
+        (Some(ToolChoice::Named(n)), _) => Some(serde_json::json!({"type": "tool", "name": n})),
+        (Some(ToolChoice::None), _) => Some(serde_json::json!({"type": "none"})),
+    }
+    .map(|mut v| {
+        if disable_parallel && v["type"] != "none" {
+            v["disable_parallel_tool_use"] = Value::Bool(true);
+        }
+        v
+    });
+    // Extended thinking does not combine with sampling overrides; newer API versions
+    // take none of them at all.
+    let sampling = opts.sampling_params && thinking.is_none();
+    let mut keep = |name: &str, present: bool| {
+        if present && !sampling {
+            dropped.push(name.to_string());
+        }
+        present && sampling
+    };
+    let temperature = req.temperature.filter(|_| keep("temperature", true));
+    let top_p = req.top_p.filter(|_| keep("top_p", true));
+    let top_k = req.top_k.filter(|_| keep("top_k", true));
+    let out = OutRequest {
+        model: opts.model,
+        max_tokens,
+        system,
+        messages,
+        tools,
+        tool_choice,
+        stop_sequences: &req.stop,
+        temperature,
+        top_p,
+        top_k,
+        metadata: req.user.as_deref().map(|u| OutMetadata { user_id: u }),
+        stream: req.stream,
+        thinking,
+    };
+    serde_json::to_vec(&out).map_err(|e| TranslateError::new("body", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> EncodeOptions<'static> {
+        EncodeOptions {
+            model: "claude-x",
+            default_max_tokens: 4096,
+            sampling_params: true,
+        }
+    }
+
+    #[test]
+    fn openai_history_becomes_valid_anthropic() {
+        let body = br#"{"model":"m","messages":[
+            {"role":"system","content":"sys one"},
+            {"role":"user","content":"hi"},
+            {"role":"assistant","content":"","tool_calls":[
+              {"id":"c1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}},
+              {"id":"c2","type":"function","function":{"name":"f","arguments":"not json"}}]},
+            {"role":"tool","tool_call_id":"c1","content":"r1"},
+            {"role":"tool","tool_call_id":"c2","content":"r2"},
+            {"role":"user","content":"thanks"}],
+            "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],
+            "parallel_tool_calls":false,"stop":["X"],"user":"u"}"#;
+        let r = crate::formats::openai::request::parse(body).unwrap();
+        let mut dropped = Vec::new();
+        let out = encode(&r, &opts(), &mut dropped).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["max_tokens"], 4096);
+        assert_eq!(v["system"][0]["text"], "sys one");
+        let msgs = v["messages"].as_array().unwrap();
+        assert_eq!(msgs.len(), 3, "{v}");
+        assert_eq!(msgs[1]["content"][0]["type"], "tool_use");
+        assert_eq!(msgs[1]["content"][0]["input"]["a"], 1);
+        assert_eq!(msgs[1]["content"][1]["input"]["_raw_arguments"], "not json");
+        let last = msgs[2]["content"].as_array().unwrap();
+        assert_eq!(last[0]["type"], "tool_result");
+        assert_eq!(last[0]["tool_use_id"], "c1");
+        assert_eq!(last[1]["tool_use_id"], "c2");
+        assert_eq!(last[2]["text"], "thanks");
+        assert_eq!(v["tool_choice"]["disable_parallel_tool_use"], true);
+        assert_eq!(v["stop_sequences"][0], "X");
+        assert_eq!(v["metadata"]["user_id"], "u");
+    }
+
+    #[test]
+    fn reasoning_effort_becomes_thinking_budget_and_drops_sampling() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"q"}],
+            "reasoning_effort":"high","max_completion_tokens":32000,"temperature":0.3}"#;
+        let r = crate::formats::openai::request::parse(body).unwrap();
+        let mut dropped = Vec::new();
+        let v: Value = serde_json::from_slice(&encode(&r, &opts(), &mut dropped).unwrap()).unwrap();
+        assert_eq!(v["thinking"]["budget_tokens"], 24576);
+        assert!(v.get("temperature").is_none());
+        assert_eq!(dropped, vec!["temperature".to_string()]);
+    }
+
+    #[test]
+    fn parses_blocks_system_and_thinking() {
+        let body = br#"{"model":"m","max_tokens":100,
+          "system":[{"type":"text","text":"S","cache_control":{"type":"ephemeral"}}],
+          "thinking":{"type":"enabled","budget_tokens":2000},
+          "tool_choice":{"type":"any","disable_parallel_tool_use":true},
+          "messages":[{"role":"user","content":[
+             {"type":"image","source":{"type":"url","url":"https://x/i.png"}},
+             {"type":"text","text":"what"}]}],
+          "metadata":{"user_id":"u9"},"service_tier":"auto"}"#;
+        let r = parse(body).unwrap();
+        assert!(r.system[0].cache_control.is_some());
+        assert_eq!(r.reasoning, Some(Reasoning::BudgetTokens(2000)));
+        assert_eq!(r.tool_choice, Some(ToolChoice::Required));
+        assert_eq!(r.parallel_tool_calls, Some(false));
+        assert_eq!(r.user.as_deref(), Some("u9"));
+        assert_eq!(r.dropped, vec!["service_tier".to_string()]);
+        let mut dropped = Vec::new();
+        let out = crate::formats::openai::request::encode(
+            &r,
+            &EncodeOptions {
+                model: "gpt",
+                default_max_tokens: 1,
+                sampling_params: true,
+            },
+            &mut dropped,
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["reasoning_effort"], "low");
+        assert_eq!(v["tool_choice"], "required");
+        assert_eq!(
+            v["messages"][1]["content"][0]["image_url"]["url"],
+            "https://x/i.png"
+        );
+        assert_eq!(v["user"], "u9");
+    }
+
+    #[test]
+    fn server_tools_are_refused_with_path() {
+        let body = br#"{"model":"m","max_tokens":1,"messages":[],"tools":[{"type":"web_search_20250305","name":"web_search"}]}"#;
+        let e = parse(body).unwrap_err();
+        assert_eq!(e.path, "tools[0].type");
+    }
+}

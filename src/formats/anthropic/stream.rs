@@ -1,0 +1,613 @@
+//! Anthropic Messages streams: decoding provider events into canonical stream
+//! events, and encoding canonical events as the full Anthropic event sequence
+//! (`message_start`, `content_block_start/delta/stop`, `message_delta`, `message_stop`).
+
+use super::response::input_object;
+use super::{parse_error, parse_stop_reason, stop_reason_str, AnthropicUsage};
+use crate::formats::model::{ErrorKind, FinishReason, RawJson, StreamEvent, Usage};
+use crate::formats::sse::{write_event, SseEvent};
+use serde::{Deserialize, Serialize};
+
+// === decoding (provider -> canonical) ===
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum InEvent {
+    MessageStart {
+        message: InMessage,
+    },
+    ContentBlockStart {
+        index: usize,
+        content_block: InBlockStart,
+    },
+    ContentBlockDelta {
+        index: usize,
+        delta: InDelta,
+    },
+    ContentBlockStop {},
+    MessageDelta {
+        delta: InMessageDelta,
+        #[serde(default)]
+        usage: Option<AnthropicUsage>,
+    },
+    MessageStop {},
+    Ping {},
+    Error {},
+}
+
+#[derive(Deserialize)]
+struct InMessage {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum InBlockStart {
+    Text {
+        #[serde(default)]
+        text: String,
+    },
+    ToolUse {
+        id: String,
+        name: String,
+        #[serde(default)]
+        input: Option<RawJson>,
+    },
+    Thinking {
+        #[serde(default)]
+        thinking: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum InDelta {
+    TextDelta {
+        text: String,
+    },
+    InputJsonDelta {
+        partial_json: String,
+    },
+    ThinkingDelta {
+        thinking: String,
+    },
+    SignatureDelta {
+        signature: String,
+    },
+    #[serde(other)]
+    Other,
+}
+
+#[derive(Deserialize)]
+struct InMessageDelta {
+    #[serde(default)]
+    stop_reason: Option<String>,
+    #[serde(default)]
+    stop_sequence: Option<String>,
+}
+
+/// Per-stream state for decoding an Anthropic provider stream.
+#[derive(Debug, Default)]
+pub struct AnthropicDecoder {
+    /// Content block index -> tool-call ordinal, for routing `input_json_delta`.
+    tool_blocks: Vec<(usize, usize)>,
+    tools: usize,
+    done: bool,
+}
+
+impl AnthropicDecoder {
+    pub fn decode(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
+        let parsed: InEvent = match serde_json::from_str(&ev.data) {
+            Ok(e) => e,
+            // Unknown event types are skipped, as Anthropic's versioning policy asks.
+            Err(_) if ev.event.as_deref().is_some_and(|e| e != "error") => return,
+            Err(e) => {
+                self.done = true;
+                out.push(StreamEvent::Error {
+                    kind: ErrorKind::Upstream,
+                    message: format!("provider sent an unreadable stream event: {e}"),
+                });
+                return;
+            }
+        };
+        match parsed {
+            InEvent::MessageStart { message } => {
+                out.push(StreamEvent::Start {
+                    id: message.id,
+                    model: message.model,
+                });
+                if let Some(u) = message.usage {
+                    out.push(StreamEvent::Usage(u.into_usage()));
+                }
+            }
+            InEvent::ContentBlockStart {
+                index,
+                content_block,
+            } => match content_block {
+                InBlockStart::Text { text } if !text.is_empty() => {
+                    out.push(StreamEvent::TextDelta(text))
+                }
+                InBlockStart::Thinking { thinking } if !thinking.is_empty() => {
+                    out.push(StreamEvent::ThinkingDelta(thinking))
+                }
+                InBlockStart::ToolUse { id, name, input } => {
+                    let ordinal = self.tools;
+                    self.tools += 1;
+                    self.tool_blocks.push((index, ordinal));
+                    out.push(StreamEvent::ToolCallStart {
+                        index: ordinal,
+                        id,
+                        name,
+                    });
+                    if let Some(i) = input.filter(|i| i.get().trim() != "{}") {
+                        out.push(StreamEvent::ToolCallArgs {
+                            index: ordinal,
+                            delta: i.get().to_string(),
+                        });
+                    }
+                }
+                _ => {}
+            },
+            InEvent::ContentBlockDelta { index, delta } => match delta {
+                InDelta::TextDelta { text } => out.push(StreamEvent::TextDelta(text)),
+                InDelta::ThinkingDelta { thinking } => {
+                    out.push(StreamEvent::ThinkingDelta(thinking))
+                }
+                InDelta::SignatureDelta { signature } => {
+                    out.push(StreamEvent::SignatureDelta(signature))
+                }
+                InDelta::InputJsonDelta { partial_json } => {
+                    if let Some(&(_, ordinal)) = self.tool_blocks.iter().find(|(b, _)| *b == index)
+                    {
+                        out.push(StreamEvent::ToolCallArgs {
+                            index: ordinal,
+                            delta: partial_json,
+                        });
+                    }
+                }
+                InDelta::Other => {}
+            },
+            InEvent::MessageDelta { delta, usage } => {
+                if let Some(u) = usage {
+                    out.push(StreamEvent::Usage(u.into_usage()));
+                }
+                if let Some(r) = delta.stop_reason {
+                    out.push(StreamEvent::Finish(parse_stop_reason(
+                        &r,
+                        delta.stop_sequence,
+                    )));
+                }
+            }
+            InEvent::MessageStop {} => {
+                self.done = true;
+                out.push(StreamEvent::Done);
+            }
+            InEvent::Error {} => {
+                let (kind, message) = parse_error(&ev.data)
+                    .unwrap_or((ErrorKind::Upstream, "provider stream error".into()));
+                self.done = true;
+                out.push(StreamEvent::Error { kind, message });
+            }
+            InEvent::ContentBlockStop {} | InEvent::Ping {} => {}
+        }
+    }
+
+    /// The provider closed the body; without `message_stop` the stream was cut short.
+    pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        if !self.done {
+            self.done = true;
+            out.push(StreamEvent::Error {
+                kind: ErrorKind::Upstream,
+                message: "the provider closed the stream before it finished".into(),
+            });
+        }
+    }
+}
+
+// === encoding (canonical -> client) ===
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Block {
+    Text,
+    Thinking,
+    /// A tool_use block, by tool-call ordinal.
+    Tool(usize),
+}
+
+/// Per-stream state for rendering canonical events as Anthropic events. Blocks are
+/// opened on demand and closed when the next kind starts; `message_delta` waits for
+/// the end so that usage sent after the finish reason (OpenAI's order) is included.
+#[derive(Debug, Default)]
+pub struct AnthropicEncoder {
+    id: String,
+    model: String,
+    started: bool,
+    ended: bool,
+    /// The open block and its index.
+    open: Option<(Block, usize)>,
+    next_index: usize,
+    /// Tool ordinal -> block index, for argument deltas.
+    tool_index: Vec<(usize, usize)>,
+    usage: Usage,
+    finish: Option<FinishReason>,
+}
+
+#[derive(Serialize)]
+struct MessageStart<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    message: StartMessage<'a>,
+}
+
+#[derive(Serialize)]
+struct StartMessage<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: [(); 0],
+    stop_reason: Option<()>,
+    stop_sequence: Option<()>,
+    usage: AnthropicUsage,
+}
+
+#[derive(Serialize)]
+struct BlockStart<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: usize,
+    content_block: super::response::OutBlock<'a>,
+}
+
+#[derive(Serialize)]
+struct BlockDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: usize,
+    delta: OutDelta<'a>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutDelta<'a> {
+    TextDelta { text: &'a str },
+    InputJsonDelta { partial_json: &'a str },
+    ThinkingDelta { thinking: &'a str },
+    SignatureDelta { signature: &'a str },
+}
+
+#[derive(Serialize)]
+struct MessageDelta<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    delta: MessageDeltaBody<'a>,
+    usage: AnthropicUsage,
+}
+
+#[derive(Serialize)]
+struct MessageDeltaBody<'a> {
+    stop_reason: &'static str,
+    stop_sequence: Option<&'a str>,
+}
+
+fn emit<T: Serialize>(out: &mut Vec<u8>, name: &str, value: &T) {
+    if let Ok(s) = serde_json::to_string(value) {
+        write_event(out, Some(name), &s);
+    }
+}
+
+impl AnthropicEncoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn usage(&self) -> &Usage {
+        &self.usage
+    }
+
+    fn ensure_started(&mut self, out: &mut Vec<u8>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let mut usage = AnthropicUsage::from_usage(&self.usage);
+        usage.output_tokens = usage.output_tokens.max(1);
+        emit(
+            out,
+            "message_start",
+            &MessageStart {
+                kind: "message_start",
+                message: StartMessage {
+                    id: &self.id,
+                    kind: "message",
+                    role: "assistant",
+                    model: &self.model,
+                    content: [],
+                    stop_reason: None,
+                    stop_sequence: None,
+                    usage,
+                },
+            },
+        );
+    }
+
+    fn close_block(&mut self, out: &mut Vec<u8>) {
+        if let Some((_, index)) = self.open.take() {
+            emit(
+                out,
+                "content_block_stop",
+                &serde_json::json!({"type": "content_block_stop", "index": index}),
+            );
+        }
+    }
+
+    /// Makes `block` the open block, starting it if needed; returns its index.
+    fn open_block(
+        &mut self,
+        block: Block,
+        start: super::response::OutBlock<'_>,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        if let Some((b, i)) = self.open {
+            if b == block {
+                return i;
+            }
+        }
+        self.close_block(out);
+        let index = self.next_index;
+        self.next_index += 1;
+        self.open = Some((block, index));
+        emit(
+            out,
+            "content_block_start",
+            &BlockStart {
+                kind: "content_block_start",
+                index,
+                content_block: start,
+            },
+        );
+        index
+    }
+
+    fn delta(out: &mut Vec<u8>, index: usize, delta: OutDelta<'_>) {
+        emit(
+            out,
+            "content_block_delta",
+            &BlockDelta {
+                kind: "content_block_delta",
+                index,
+                delta,
+            },
+        );
+    }
+
+    pub fn encode(&mut self, ev: &StreamEvent, out: &mut Vec<u8>) {
+        use super::response::OutBlock;
+        if self.ended {
+            return;
+        }
+        match ev {
+            StreamEvent::Start { id, model } => {
+                self.id.clone_from(id);
+                self.model.clone_from(model);
+            }
+            StreamEvent::Usage(u) => self.usage.merge(u),
+            _ => {}
+        }
+        // `message_start` carries the input usage, which Anthropic sources send right
+        // after the start; open the message on the first content or end event instead.
+        match ev {
+            StreamEvent::Start { .. } | StreamEvent::Usage(_) => {}
+            StreamEvent::TextDelta(t) => {
+                self.ensure_started(out);
+                let i = self.open_block(Block::Text, OutBlock::Text { text: "" }, out);
+                Self::delta(out, i, OutDelta::TextDelta { text: t });
+            }
+            StreamEvent::ThinkingDelta(t) => {
+                self.ensure_started(out);
+                let start = OutBlock::Thinking {
+                    thinking: "",
+                    signature: "",
+                };
+                let i = self.open_block(Block::Thinking, start, out);
+                Self::delta(out, i, OutDelta::ThinkingDelta { thinking: t });
+            }
+            StreamEvent::SignatureDelta(s) => {
+                if let Some((Block::Thinking, i)) = self.open {
+                    Self::delta(out, i, OutDelta::SignatureDelta { signature: s });
+                }
+            }
+            StreamEvent::ToolCallStart { index, id, name } => {
+                self.ensure_started(out);
+                let start = OutBlock::ToolUse {
+                    id,
+                    name,
+                    input: input_object("{}"),
+                };
+                // Always a new block, even if the same ordinal repeats.
+                self.close_block(out);
+                let i = self.open_block(Block::Tool(*index), start, out);
+                self.tool_index.push((*index, i));
+            }
+            StreamEvent::ToolCallArgs { index, delta } => {
+                self.ensure_started(out);
+                // Deltas for a tool whose block is closed keep their own index;
+                // Anthropic clients accumulate by index.
+                if let Some(&(_, i)) = self.tool_index.iter().find(|(t, _)| t == index) {
+                    Self::delta(
+                        out,
+                        i,
+                        OutDelta::InputJsonDelta {
+                            partial_json: delta,
+                        },
+                    );
+                }
+            }
+            StreamEvent::Finish(reason) => {
+                self.ensure_started(out);
+                self.close_block(out);
+                self.finish = Some(reason.clone());
+            }
+            StreamEvent::Error { kind, message } => {
+                self.ensure_started(out);
+                self.close_block(out);
+                let body = super::encode_error(*kind, message);
+                write_event(out, Some("error"), &String::from_utf8_lossy(&body));
+                self.ended = true;
+            }
+            StreamEvent::Done => {
+                self.ensure_started(out);
+                self.close_block(out);
+                let finish = self.finish.take().unwrap_or(FinishReason::Stop);
+                let stop_sequence = match &finish {
+                    FinishReason::StopSequence(s) => s.as_deref(),
+                    _ => None,
+                };
+                emit(
+                    out,
+                    "message_delta",
+                    &MessageDelta {
+                        kind: "message_delta",
+                        delta: MessageDeltaBody {
+                            stop_reason: stop_reason_str(&finish),
+                            stop_sequence,
+                        },
+                        usage: AnthropicUsage::from_usage(&self.usage),
+                    },
+                );
+                emit(
+                    out,
+                    "message_stop",
+                    &serde_json::json!({"type": "message_stop"}),
+                );
+                self.ended = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::sse::SseParser;
+
+    fn events(bytes: &[u8]) -> Vec<SseEvent> {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        p.feed(bytes, &mut out);
+        p.finish(&mut out);
+        out
+    }
+
+    #[test]
+    fn encoder_emits_full_sequence_for_parallel_tools() {
+        let mut e = AnthropicEncoder::new();
+        let mut out = Vec::new();
+        for ev in [
+            StreamEvent::Start {
+                id: "chatcmpl-1".into(),
+                model: "gpt".into(),
+            },
+            StreamEvent::TextDelta("Checking".into()),
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "call_a".into(),
+                name: "f".into(),
+            },
+            StreamEvent::ToolCallArgs {
+                index: 0,
+                delta: "{\"x\":".into(),
+            },
+            StreamEvent::ToolCallArgs {
+                index: 0,
+                delta: "1}".into(),
+            },
+            StreamEvent::ToolCallStart {
+                index: 1,
+                id: "call_b".into(),
+                name: "f".into(),
+            },
+            StreamEvent::ToolCallArgs {
+                index: 1,
+                delta: "{}".into(),
+            },
+            StreamEvent::Finish(FinishReason::ToolCalls),
+            StreamEvent::Usage(Usage {
+                input_tokens: 10,
+                output_tokens: 4,
+                ..Default::default()
+            }),
+            StreamEvent::Done,
+        ] {
+            e.encode(&ev, &mut out);
+        }
+        let evs = events(&out);
+        let names: Vec<&str> = evs.iter().map(|e| e.event.as_deref().unwrap()).collect();
+        assert_eq!(
+            names,
+            [
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
+            ]
+        );
+        assert!(evs[4].data.contains(r#""index":1"#) && evs[4].data.contains("call_a"));
+        assert!(evs[11].data.contains(r#""stop_reason":"tool_use""#));
+        assert!(evs[11].data.contains(r#""input_tokens":10"#));
+        assert!(evs[11].data.contains(r#""output_tokens":4"#));
+    }
+
+    #[test]
+    fn decoder_maps_blocks_usage_and_stop() {
+        let src = b"event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"c\",\"content\":[],\"usage\":{\"input_tokens\":5,\"cache_read_input_tokens\":10,\"output_tokens\":1}}}\n\n\
+event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"f\",\"input\":{}}}\n\n\
+event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{}\"}}\n\n\
+event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":7}}\n\n\
+event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n";
+        let mut d = AnthropicDecoder::default();
+        let mut out = Vec::new();
+        for ev in events(src) {
+            d.decode(&ev, &mut out);
+        }
+        assert_eq!(
+            out[1],
+            StreamEvent::Usage(Usage {
+                input_tokens: 15,
+                output_tokens: 1,
+                cache_read_tokens: 10,
+                ..Default::default()
+            })
+        );
+        assert_eq!(
+            out[2],
+            StreamEvent::ToolCallStart {
+                index: 0,
+                id: "toolu_1".into(),
+                name: "f".into()
+            }
+        );
+        assert_eq!(out[5], StreamEvent::Finish(FinishReason::ToolCalls));
+        assert_eq!(out[6], StreamEvent::Done);
+    }
+}

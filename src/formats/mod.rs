@@ -1,0 +1,247 @@
+//! Wire formats and the translation between them.
+//!
+//! `model` is the canonical chat model; `openai` and `anthropic` each convert their
+//! own wire types into and out of it; `sse` parses and writes event streams; `stream`
+//! joins a source-format decoder to a target-format encoder per response stream.
+//! Same format on both sides never goes through here: the proxy forwards those bodies
+//! untouched except for `model` (see [`rewrite_model`]).
+
+pub mod anthropic;
+pub mod model;
+pub mod openai;
+pub mod sse;
+pub mod stream;
+
+use model::{ChatRequest, ChatResponse, ErrorKind};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// An API dialect, on the client side or the provider side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ApiFormat {
+    OpenAi,
+    Anthropic,
+}
+
+impl ApiFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiFormat::OpenAi => "openai",
+            ApiFormat::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// A client request that cannot be translated: 400 naming the field.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("{path}: {message}")]
+pub struct TranslateError {
+    pub path: String,
+    pub message: String,
+}
+
+impl TranslateError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        TranslateError {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A serde error with the JSON path where it happened.
+    pub fn from_path_error(e: serde_path_to_error::Error<serde_json::Error>) -> Self {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        let message = inner.to_string();
+        // serde_json appends " at line X column Y"; the path already says where.
+        let message = match message.rfind(" at line ") {
+            Some(i) => message[..i].to_string(),
+            None => message,
+        };
+        let path = if path == "." {
+            "body".to_string()
+        } else {
+            path
+        };
+        TranslateError { path, message }
+    }
+}
+
+/// Deserializes with the failing field's path in the error.
+pub fn from_json<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, TranslateError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(TranslateError::from_path_error)
+}
+
+/// The few fields the gateway needs before it knows where a request goes.
+#[derive(Debug, Deserialize)]
+pub struct Envelope<'a> {
+    #[serde(borrow)]
+    pub model: std::borrow::Cow<'a, str>,
+    #[serde(default)]
+    pub stream: Option<bool>,
+    /// Only checked for presence; translation parses it properly later.
+    #[allow(dead_code)]
+    pub messages: &'a RawValue,
+}
+
+impl<'a> Envelope<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<Self, TranslateError> {
+        if body.is_empty() {
+            return Err(TranslateError::new(
+                "body",
+                "request body is empty; send a JSON object",
+            ));
+        }
+        from_json(body)
+    }
+}
+
+/// Parses a client request in `format` into the canonical model.
+pub fn parse_request(format: ApiFormat, body: &[u8]) -> Result<ChatRequest, TranslateError> {
+    match format {
+        ApiFormat::OpenAi => openai::request::parse(body),
+        ApiFormat::Anthropic => anthropic::request::parse(body),
+    }
+}
+
+/// Per-target settings that shape an outgoing request.
+#[derive(Debug, Clone)]
+pub struct EncodeOptions<'a> {
+    /// Upstream model name.
+    pub model: &'a str,
+    /// `max_tokens` when the client gave none (Anthropic requires one).
+    pub default_max_tokens: u32,
+    /// Anthropic: whether `temperature`/`top_p`/`top_k` are accepted by the
+    /// configured `anthropic-version`.
+    pub sampling_params: bool,
+}
+
+/// Renders a canonical request for a provider in `format`. Fields the target cannot
+/// express are appended to `req.dropped` by the caller-visible name.
+pub fn encode_request(
+    format: ApiFormat,
+    req: &ChatRequest,
+    opts: &EncodeOptions,
+    dropped: &mut Vec<String>,
+) -> Result<Vec<u8>, TranslateError> {
+    match format {
+        ApiFormat::OpenAi => openai::request::encode(req, opts, dropped),
+        ApiFormat::Anthropic => anthropic::request::encode(req, opts, dropped),
+    }
+}
+
+/// Parses a provider's complete response.
+pub fn parse_response(format: ApiFormat, body: &[u8]) -> Result<ChatResponse, TranslateError> {
+    match format {
+        ApiFormat::OpenAi => openai::response::parse(body),
+        ApiFormat::Anthropic => anthropic::response::parse(body),
+    }
+}
+
+/// Renders a complete response for a client speaking `format`.
+pub fn encode_response(format: ApiFormat, resp: &ChatResponse) -> Vec<u8> {
+    match format {
+        ApiFormat::OpenAi => openai::response::encode(resp),
+        ApiFormat::Anthropic => anthropic::response::encode(resp),
+    }
+}
+
+/// Renders an error body in the client's API shape.
+pub fn encode_error(format: ApiFormat, kind: ErrorKind, message: &str) -> Vec<u8> {
+    match format {
+        ApiFormat::OpenAi => openai::encode_error(kind, message),
+        ApiFormat::Anthropic => anthropic::encode_error(kind, message),
+    }
+}
+
+/// Pulls the human-readable message out of a provider error body, if it has one.
+pub fn provider_error_message(format: ApiFormat, body: &[u8]) -> Option<String> {
+    match format {
+        ApiFormat::OpenAi => openai::error_message(body),
+        ApiFormat::Anthropic => anthropic::error_message(body),
+    }
+}
+
+/// Same-format pass-through: replaces the top-level `model` value and copies every
+/// other member byte for byte (values are not re-serialised).
+pub fn rewrite_model(body: &[u8], model: &str) -> Result<Vec<u8>, TranslateError> {
+    let members: Vec<(std::borrow::Cow<'_, str>, &RawValue)> = {
+        let map: RawMembers = from_json(body)?;
+        map.0
+    };
+    let mut out = Vec::with_capacity(body.len() + model.len());
+    out.push(b'{');
+    let mut first = true;
+    for (key, value) in &members {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        serde_json::to_writer(&mut out, key)
+            .map_err(|e| TranslateError::new("body", e.to_string()))?;
+        out.push(b':');
+        if key == "model" {
+            serde_json::to_writer(&mut out, model)
+                .map_err(|e| TranslateError::new("model", e.to_string()))?;
+        } else {
+            out.extend_from_slice(value.get().as_bytes());
+        }
+    }
+    out.push(b'}');
+    Ok(out)
+}
+
+/// Top-level object members in order, values kept as raw JSON text.
+struct RawMembers<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for RawMembers<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawMembers<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut v = Vec::with_capacity(m.size_hint().unwrap_or(8));
+                while let Some(k) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+                    let val: &'de RawValue = m.next_value()?;
+                    v.push((k, val));
+                }
+                Ok(RawMembers(v))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrite_model_keeps_everything_else_verbatim() {
+        let body = br#"{"model":"smart","messages":[{"role":"user","content":"h\u00e9 \"x\""}],"temperature":0.70,"x":{"a" : [1,2]}}"#;
+        let out = rewrite_model(body, "gpt-5").unwrap();
+        assert_eq!(
+            std::str::from_utf8(&out).unwrap(),
+            r#"{"model":"gpt-5","messages":[{"role":"user","content":"h\u00e9 \"x\""}],"temperature":0.70,"x":{"a" : [1,2]}}"#
+        );
+    }
+
+    #[test]
+    fn envelope_names_missing_fields() {
+        let e = Envelope::parse(br#"{"messages":[]}"#).unwrap_err();
+        assert!(e.to_string().contains("model"), "{e}");
+        let e = Envelope::parse(br#"{"model":"m"}"#).unwrap_err();
+        assert!(e.to_string().contains("messages"), "{e}");
+        let e = Envelope::parse(br#"{"model":5,"messages":[]}"#).unwrap_err();
+        assert_eq!(e.path, "model");
+        let e = Envelope::parse(b"{not json").unwrap_err();
+        assert!(e.message.contains("key must be a string"), "{e}");
+    }
+}

@@ -1,0 +1,419 @@
+//! The canonical chat model every wire format converts into and out of.
+//!
+//! Each provider module (`openai`, `anthropic`) owns its serde types and converts
+//! `wire -> canonical` for requests it receives and responses it gets back from a
+//! provider, and `canonical -> wire` for requests it sends and responses it renders.
+//! So adding a format is one module, never N x N converters.
+//!
+//! Token accounting convention (the one place it is decided):
+//! `Usage::input_tokens` counts *every* prompt token, cached ones included (OpenAI's
+//! `prompt_tokens` meaning). Anthropic's `input_tokens` excludes cache reads and cache
+//! writes; its module adds/subtracts them so totals stay equal across formats.
+
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Raw JSON carried through (schemas, tool inputs, cache markers), comparable by text.
+///
+/// Deserialised through a `Value` because serde_json's `RawValue` cannot be read from
+/// inside tagged or untagged enums (serde buffers those), where most of these live.
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct RawJson(pub Box<RawValue>);
+
+impl<'de> Deserialize<'de> for RawJson {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        RawValue::from_string(v.to_string())
+            .map(RawJson)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl RawJson {
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for RawJson {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl std::ops::Deref for RawJson {
+    type Target = RawValue;
+    fn deref(&self) -> &RawValue {
+        &self.0
+    }
+}
+
+/// A chat request, independent of the API it arrived in.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChatRequest {
+    pub model: String,
+    /// System / developer instructions, in order. Anthropic accepts them only at the top.
+    pub system: Vec<SystemPart>,
+    pub messages: Vec<Message>,
+    pub tools: Vec<Tool>,
+    pub tool_choice: Option<ToolChoice>,
+    /// `Some(false)` when the client forbade parallel tool calls.
+    pub parallel_tool_calls: Option<bool>,
+    pub max_tokens: Option<u32>,
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
+    pub top_k: Option<u32>,
+    pub stop: Vec<String>,
+    pub stream: bool,
+    /// OpenAI `stream_options.include_usage`: whether the client wants a usage chunk.
+    pub include_usage: bool,
+    /// End-user identifier (OpenAI `user`, Anthropic `metadata.user_id`).
+    pub user: Option<String>,
+    pub reasoning: Option<Reasoning>,
+    /// Client fields the target format cannot express; reported to the client in the
+    /// `x-switchyard-dropped` response header instead of being sent to a strict provider.
+    pub dropped: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SystemPart {
+    pub text: String,
+    /// Anthropic prompt-caching marker, kept when both sides are Anthropic-like.
+    pub cache_control: Option<RawJson>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub role: Role,
+    pub content: Vec<ContentPart>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ContentPart {
+    Text {
+        text: String,
+        cache_control: Option<RawJson>,
+    },
+    Image(ImageSource),
+    /// A tool call made by the assistant. `arguments` is JSON text (OpenAI style).
+    ToolCall {
+        id: String,
+        name: String,
+        arguments: String,
+    },
+    /// The result of a tool call, sent back by the user side.
+    ToolResult {
+        tool_call_id: String,
+        content: Vec<ContentPart>,
+        is_error: bool,
+    },
+    /// Model reasoning (Anthropic `thinking`); `signature` must round-trip unchanged.
+    Thinking {
+        text: String,
+        signature: Option<String>,
+    },
+    /// Anthropic `redacted_thinking` (opaque, round-tripped only to Anthropic).
+    RedactedThinking {
+        data: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ImageSource {
+    Base64 { media_type: String, data: String },
+    Url(String),
+}
+
+impl ImageSource {
+    /// Parses an OpenAI `image_url.url`, which is either a `data:` URL or a plain URL.
+    pub fn from_url(url: &str) -> Self {
+        if let Some(rest) = url.strip_prefix("data:") {
+            if let Some((meta, data)) = rest.split_once(',') {
+                if let Some(media_type) = meta.strip_suffix(";base64") {
+                    return ImageSource::Base64 {
+                        media_type: media_type.to_string(),
+                        data: data.to_string(),
+                    };
+                }
+            }
+        }
+        ImageSource::Url(url.to_string())
+    }
+
+    /// Renders as an OpenAI `image_url.url` (data URL for inline images).
+    pub fn to_url(&self) -> String {
+        match self {
+            ImageSource::Base64 { media_type, data } => {
+                let mut s = String::with_capacity(data.len() + media_type.len() + 13);
+                s.push_str("data:");
+                s.push_str(media_type);
+                s.push_str(";base64,");
+                s.push_str(data);
+                s
+            }
+            ImageSource::Url(u) => u.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tool {
+    pub name: String,
+    pub description: Option<String>,
+    /// JSON Schema of the arguments, carried verbatim.
+    pub parameters: Option<RawJson>,
+    pub strict: Option<bool>,
+    pub cache_control: Option<RawJson>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ToolChoice {
+    None,
+    Auto,
+    /// The model must call some tool (OpenAI `required`, Anthropic `any`).
+    Required,
+    Named(String),
+}
+
+/// Reasoning effort. OpenAI speaks in effort levels, Anthropic in a token budget.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reasoning {
+    Disabled,
+    Effort(Effort),
+    BudgetTokens(u32),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effort {
+    Minimal,
+    Low,
+    Medium,
+    High,
+}
+
+impl Effort {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "minimal" | "none" => Some(Effort::Minimal),
+            "low" => Some(Effort::Low),
+            "medium" => Some(Effort::Medium),
+            "high" | "xhigh" => Some(Effort::High),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Effort::Minimal => "minimal",
+            Effort::Low => "low",
+            Effort::Medium => "medium",
+            Effort::High => "high",
+        }
+    }
+    /// Thinking budget used when an effort level goes to a budget-based provider.
+    pub fn budget_tokens(self) -> u32 {
+        match self {
+            Effort::Minimal => 1024,
+            Effort::Low => 2048,
+            Effort::Medium => 8192,
+            Effort::High => 24576,
+        }
+    }
+    /// Closest effort level for a budget, the inverse of [`Effort::budget_tokens`].
+    pub fn from_budget(budget: u32) -> Self {
+        match budget {
+            0..=1536 => Effort::Minimal,
+            1537..=4096 => Effort::Low,
+            4097..=16384 => Effort::Medium,
+            _ => Effort::High,
+        }
+    }
+}
+
+/// Token usage; see the module doc for the input-token convention.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// All prompt tokens, cache reads and cache writes included.
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cache_read_tokens: u64,
+    pub cache_write_tokens: u64,
+    pub reasoning_tokens: u64,
+}
+
+impl Usage {
+    pub fn total(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+    /// Fields that are non-zero in `other` replace ours (stream usage arrives in pieces).
+    pub fn merge(&mut self, other: &Usage) {
+        fn take(dst: &mut u64, src: u64) {
+            if src != 0 {
+                *dst = src;
+            }
+        }
+        take(&mut self.input_tokens, other.input_tokens);
+        take(&mut self.output_tokens, other.output_tokens);
+        take(&mut self.cache_read_tokens, other.cache_read_tokens);
+        take(&mut self.cache_write_tokens, other.cache_write_tokens);
+        take(&mut self.reasoning_tokens, other.reasoning_tokens);
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FinishReason {
+    /// Natural end of turn.
+    Stop,
+    /// A client stop sequence matched (Anthropic tells which one).
+    StopSequence(Option<String>),
+    Length,
+    ToolCalls,
+    ContentFilter,
+    /// Anything else the provider said, kept verbatim.
+    Other(String),
+}
+
+/// A complete (non-streaming) response.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatResponse {
+    pub id: String,
+    pub model: String,
+    /// Assistant output: text, tool calls, thinking.
+    pub content: Vec<ContentPart>,
+    pub refusal: Option<String>,
+    pub finish_reason: Option<FinishReason>,
+    pub usage: Usage,
+}
+
+/// One step of a streamed response, in provider-neutral terms. A source-format
+/// decoder produces these; a target-format encoder renders them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    /// The response began (first event of every stream).
+    Start {
+        id: String,
+        model: String,
+    },
+    TextDelta(String),
+    ThinkingDelta(String),
+    SignatureDelta(String),
+    /// A tool call began; `index` counts tool calls from 0 within the response.
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    ToolCallArgs {
+        index: usize,
+        delta: String,
+    },
+    /// Usage numbers seen so far (merged by the encoder).
+    Usage(Usage),
+    Finish(FinishReason),
+    /// The provider reported an error mid-stream.
+    Error {
+        kind: ErrorKind,
+        message: String,
+    },
+    /// The stream is complete.
+    Done,
+}
+
+/// Provider-neutral error category, rendered per API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    InvalidRequest,
+    Authentication,
+    Permission,
+    NotFound,
+    RequestTooLarge,
+    RateLimited,
+    Overloaded,
+    Timeout,
+    Upstream,
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::InvalidRequest => 400,
+            ErrorKind::Authentication => 401,
+            ErrorKind::Permission => 403,
+            ErrorKind::NotFound => 404,
+            ErrorKind::RequestTooLarge => 413,
+            ErrorKind::RateLimited => 429,
+            ErrorKind::Internal => 500,
+            ErrorKind::Upstream => 502,
+            ErrorKind::Overloaded => 503,
+            ErrorKind::Timeout => 504,
+        }
+    }
+
+    pub fn from_status(status: u16) -> Self {
+        match status {
+            400 | 422 => ErrorKind::InvalidRequest,
+            401 => ErrorKind::Authentication,
+            403 => ErrorKind::Permission,
+            404 => ErrorKind::NotFound,
+            413 => ErrorKind::RequestTooLarge,
+            429 => ErrorKind::RateLimited,
+            503 | 529 => ErrorKind::Overloaded,
+            504 | 408 => ErrorKind::Timeout,
+            _ => ErrorKind::Upstream,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_url_round_trip() {
+        let img = ImageSource::from_url("data:image/png;base64,AAAA");
+        assert_eq!(
+            img,
+            ImageSource::Base64 {
+                media_type: "image/png".into(),
+                data: "AAAA".into()
+            }
+        );
+        assert_eq!(img.to_url(), "data:image/png;base64,AAAA");
+        assert_eq!(
+            ImageSource::from_url("https://x/y.png"),
+            ImageSource::Url("https://x/y.png".into())
+        );
+    }
+
+    #[test]
+    fn effort_budget_round_trip() {
+        for e in [Effort::Minimal, Effort::Low, Effort::Medium, Effort::High] {
+            assert_eq!(Effort::from_budget(e.budget_tokens()), e);
+        }
+    }
+
+    #[test]
+    fn usage_merge_keeps_known_fields() {
+        let mut u = Usage {
+            input_tokens: 10,
+            cache_read_tokens: 4,
+            ..Default::default()
+        };
+        u.merge(&Usage {
+            output_tokens: 7,
+            ..Default::default()
+        });
+        assert_eq!(
+            (u.input_tokens, u.output_tokens, u.cache_read_tokens),
+            (10, 7, 4)
+        );
+        assert_eq!(u.total(), 17);
+    }
+}

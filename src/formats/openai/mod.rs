@@ -1,0 +1,168 @@
+//! OpenAI Chat Completions wire format.
+//!
+//! - `request`: `POST /v1/chat/completions` bodies <-> canonical [`ChatRequest`].
+//! - `response`: `chat.completion` objects <-> canonical [`ChatResponse`].
+//! - `stream`: `chat.completion.chunk` SSE decoding and encoding.
+//!
+//! [`ChatRequest`]: super::model::ChatRequest
+//! [`ChatResponse`]: super::model::ChatResponse
+
+pub mod request;
+pub mod response;
+pub mod stream;
+
+use super::model::{ErrorKind, FinishReason};
+use serde::{Deserialize, Serialize};
+
+/// `finish_reason` as OpenAI spells it.
+pub fn finish_reason_str(reason: &FinishReason) -> &'static str {
+    match reason {
+        FinishReason::Stop | FinishReason::StopSequence(_) => "stop",
+        FinishReason::Length => "length",
+        FinishReason::ToolCalls => "tool_calls",
+        FinishReason::ContentFilter => "content_filter",
+        // Reasons OpenAI clients do not know (Anthropic `pause_turn`) end the turn.
+        FinishReason::Other(_) => "stop",
+    }
+}
+
+pub fn parse_finish_reason(s: &str) -> FinishReason {
+    match s {
+        "stop" => FinishReason::Stop,
+        "length" => FinishReason::Length,
+        "tool_calls" | "function_call" => FinishReason::ToolCalls,
+        "content_filter" => FinishReason::ContentFilter,
+        other => FinishReason::Other(other.to_string()),
+    }
+}
+
+/// OpenAI `usage`, in and out.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct OpenAiUsage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default)]
+    pub cached_tokens: u64,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct CompletionTokensDetails {
+    #[serde(default)]
+    pub reasoning_tokens: u64,
+}
+
+impl OpenAiUsage {
+    pub fn into_usage(self) -> super::model::Usage {
+        super::model::Usage {
+            input_tokens: self.prompt_tokens,
+            output_tokens: self.completion_tokens,
+            cache_read_tokens: self.prompt_tokens_details.map_or(0, |d| d.cached_tokens),
+            cache_write_tokens: 0,
+            reasoning_tokens: self
+                .completion_tokens_details
+                .map_or(0, |d| d.reasoning_tokens),
+        }
+    }
+
+    pub fn from_usage(u: &super::model::Usage) -> Self {
+        OpenAiUsage {
+            prompt_tokens: u.input_tokens,
+            completion_tokens: u.output_tokens,
+            total_tokens: u.total(),
+            prompt_tokens_details: Some(PromptTokensDetails {
+                cached_tokens: u.cache_read_tokens,
+            }),
+            completion_tokens_details: Some(CompletionTokensDetails {
+                reasoning_tokens: u.reasoning_tokens,
+            }),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorDetail<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorDetail<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: Option<&'a str>,
+}
+
+fn error_type(kind: ErrorKind) -> (&'static str, Option<&'static str>) {
+    match kind {
+        ErrorKind::InvalidRequest => ("invalid_request_error", None),
+        ErrorKind::Authentication => ("authentication_error", Some("invalid_api_key")),
+        ErrorKind::Permission => ("permission_error", None),
+        ErrorKind::NotFound => ("invalid_request_error", Some("model_not_found")),
+        ErrorKind::RequestTooLarge => ("invalid_request_error", Some("request_too_large")),
+        ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
+        ErrorKind::Overloaded => ("server_error", Some("overloaded")),
+        ErrorKind::Timeout => ("server_error", Some("timeout")),
+        ErrorKind::Upstream => ("server_error", Some("upstream_error")),
+        ErrorKind::Internal => ("server_error", None),
+    }
+}
+
+/// `{"error":{"message","type","param","code"}}`.
+pub fn encode_error(kind: ErrorKind, message: &str) -> Vec<u8> {
+    let (t, code) = error_type(kind);
+    serde_json::to_vec(&ErrorBody {
+        error: ErrorDetail {
+            message,
+            kind: t,
+            param: None,
+            code,
+        },
+    })
+    .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+struct InError {
+    error: InErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct InErrorDetail {
+    #[serde(default)]
+    message: Option<String>,
+}
+
+/// The `error.message` of an OpenAI error body.
+pub fn error_message(body: &[u8]) -> Option<String> {
+    serde_json::from_slice::<InError>(body)
+        .ok()
+        .and_then(|e| e.error.message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_shape() {
+        let body = encode_error(ErrorKind::NotFound, "model 'x' not found");
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["error"]["message"], "model 'x' not found");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(v["error"]["code"], "model_not_found");
+        assert_eq!(error_message(&body).as_deref(), Some("model 'x' not found"));
+    }
+}

@@ -1,0 +1,727 @@
+//! OpenAI Chat Completions request <-> canonical request.
+
+use crate::formats::model::{
+    ChatRequest, ContentPart, Effort, ImageSource, Message, RawJson, Reasoning, Role, SystemPart,
+    Tool, ToolChoice,
+};
+use crate::formats::{from_json, EncodeOptions, TranslateError};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+// === wire types: what clients send ===
+
+#[derive(Deserialize)]
+struct InRequest {
+    model: String,
+    messages: Vec<InMessage>,
+    #[serde(default)]
+    tools: Option<Vec<InTool>>,
+    #[serde(default)]
+    tool_choice: Option<InToolChoice>,
+    #[serde(default)]
+    parallel_tool_calls: Option<bool>,
+    #[serde(default)]
+    max_tokens: Option<u32>,
+    #[serde(default)]
+    max_completion_tokens: Option<u32>,
+    #[serde(default)]
+    temperature: Option<f64>,
+    #[serde(default)]
+    top_p: Option<f64>,
+    #[serde(default)]
+    stop: Option<InStop>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<InStreamOptions>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    reasoning_effort: Option<String>,
+    #[serde(default)]
+    n: Option<u32>,
+    /// Everything else (seed, response_format, logprobs, ...): reported as dropped when
+    /// the target cannot take it.
+    #[serde(flatten)]
+    extra: Map<String, Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "role", rename_all = "lowercase")]
+enum InMessage {
+    System {
+        content: InContent,
+    },
+    Developer {
+        content: InContent,
+    },
+    User {
+        content: InContent,
+    },
+    Assistant {
+        #[serde(default)]
+        content: Option<InContent>,
+        #[serde(default)]
+        tool_calls: Option<Vec<InToolCall>>,
+        #[serde(default)]
+        refusal: Option<String>,
+        #[serde(default)]
+        reasoning_content: Option<String>,
+    },
+    Tool {
+        content: InContent,
+        tool_call_id: String,
+    },
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum InContent {
+    Text(String),
+    Parts(Vec<InPart>),
+}
+
+#[derive(Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum InPart {
+    Text { text: String },
+    ImageUrl { image_url: InImageUrl },
+    Refusal { refusal: String },
+    InputAudio {},
+    File {},
+}
+
+#[derive(Deserialize)]
+struct InImageUrl {
+    url: String,
+}
+
+#[derive(Deserialize)]
+struct InToolCall {
+    id: String,
+    function: InFunctionCall,
+}
+
+#[derive(Deserialize)]
+struct InFunctionCall {
+    name: String,
+    #[serde(default)]
+    arguments: String,
+}
+
+#[derive(Deserialize)]
+struct InTool {
+    #[serde(rename = "type", default = "function_type")]
+    kind: String,
+    function: Option<InFunction>,
+}
+
+fn function_type() -> String {
+    "function".to_string()
+}
+
+#[derive(Deserialize)]
+struct InFunction {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    parameters: Option<RawJson>,
+    #[serde(default)]
+    strict: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum InToolChoice {
+    Mode(String),
+    Named { function: InNamed },
+}
+
+#[derive(Deserialize)]
+struct InNamed {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum InStop {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Deserialize)]
+struct InStreamOptions {
+    #[serde(default)]
+    include_usage: Option<bool>,
+}
+
+// === wire -> canonical ===
+
+fn content_parts(content: InContent, path: &str) -> Result<Vec<ContentPart>, TranslateError> {
+    match content {
+        InContent::Text(text) => Ok(vec![ContentPart::Text {
+            text,
+            cache_control: None,
+        }]),
+        InContent::Parts(parts) => parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| match p {
+                InPart::Text { text } | InPart::Refusal { refusal: text } => {
+                    Ok(ContentPart::Text {
+                        text,
+                        cache_control: None,
+                    })
+                }
+                InPart::ImageUrl { image_url } => {
+                    Ok(ContentPart::Image(ImageSource::from_url(&image_url.url)))
+                }
+                InPart::InputAudio {} | InPart::File {} => Err(TranslateError::new(
+                    format!("{path}.content[{i}].type"),
+                    "audio and file parts can only be sent to an OpenAI provider; \
+                     route this model to an OpenAI target or send text/images",
+                )),
+            })
+            .collect(),
+    }
+}
+
+fn text_of(content: InContent) -> String {
+    match content {
+        InContent::Text(t) => t,
+        InContent::Parts(parts) => {
+            let mut s = String::new();
+            for p in parts {
+                if let InPart::Text { text } = p {
+                    s.push_str(&text);
+                }
+            }
+            s
+        }
+    }
+}
+
+/// Parses an OpenAI request body into the canonical model.
+pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
+    let req: InRequest = from_json(body)?;
+    let mut out = ChatRequest {
+        model: req.model,
+        stream: req.stream.unwrap_or(false),
+        include_usage: req
+            .stream_options
+            .and_then(|o| o.include_usage)
+            .unwrap_or(false),
+        max_tokens: req.max_completion_tokens.or(req.max_tokens),
+        temperature: req.temperature,
+        top_p: req.top_p,
+        parallel_tool_calls: req.parallel_tool_calls,
+        user: req.user,
+        stop: match req.stop {
+            None => Vec::new(),
+            Some(InStop::One(s)) => vec![s],
+            Some(InStop::Many(v)) => v,
+        },
+        ..Default::default()
+    };
+    if let Some(n) = req.n {
+        if n > 1 {
+            return Err(TranslateError::new(
+                "n",
+                format!("n={n} (several choices) is only supported by OpenAI providers; send n=1"),
+            ));
+        }
+    }
+    if let Some(effort) = req.reasoning_effort {
+        let e = Effort::parse(&effort).ok_or_else(|| {
+            TranslateError::new(
+                "reasoning_effort",
+                format!("unknown value '{effort}'; expected minimal, low, medium or high"),
+            )
+        })?;
+        out.reasoning = Some(Reasoning::Effort(e));
+    }
+    for (i, m) in req.messages.into_iter().enumerate() {
+        let path = format!("messages[{i}]");
+        match m {
+            InMessage::System { content } | InMessage::Developer { content } => {
+                out.system.push(SystemPart {
+                    text: text_of(content),
+                    cache_control: None,
+                });
+            }
+            InMessage::User { content } => {
+                let content = content_parts(content, &path)?;
+                push_message(&mut out.messages, Role::User, content);
+            }
+            InMessage::Assistant {
+                content,
+                tool_calls,
+                refusal,
+                reasoning_content,
+            } => {
+                let mut parts = Vec::new();
+                if let Some(r) = reasoning_content.filter(|r| !r.is_empty()) {
+                    parts.push(ContentPart::Thinking {
+                        text: r,
+                        signature: None,
+                    });
+                }
+                if let Some(c) = content {
+                    parts.extend(content_parts(c, &path)?);
+                }
+                if let Some(r) = refusal {
+                    parts.push(ContentPart::Text {
+                        text: r,
+                        cache_control: None,
+                    });
+                }
+                for call in tool_calls.unwrap_or_default() {
+                    parts.push(ContentPart::ToolCall {
+                        id: call.id,
+                        name: call.function.name,
+                        arguments: call.function.arguments,
+                    });
+                }
+                push_message(&mut out.messages, Role::Assistant, parts);
+            }
+            InMessage::Tool {
+                content,
+                tool_call_id,
+            } => {
+                let content = content_parts(content, &path)?;
+                let part = ContentPart::ToolResult {
+                    tool_call_id,
+                    content,
+                    is_error: false,
+                };
+                push_message(&mut out.messages, Role::User, vec![part]);
+            }
+        }
+    }
+    for (i, t) in req.tools.unwrap_or_default().into_iter().enumerate() {
+        let f = match (t.kind.as_str(), t.function) {
+            ("function", Some(f)) => f,
+            (kind, _) => {
+                return Err(TranslateError::new(
+                    format!("tools[{i}]"),
+                    format!("tool type '{kind}' needs a 'function' object; only function tools can be translated"),
+                ))
+            }
+        };
+        out.tools.push(Tool {
+            name: f.name,
+            description: f.description,
+            parameters: f.parameters,
+            strict: f.strict,
+            cache_control: None,
+        });
+    }
+    out.tool_choice = match req.tool_choice {
+        None => None,
+        Some(InToolChoice::Mode(m)) => Some(match m.as_str() {
+            "none" => ToolChoice::None,
+            "auto" => ToolChoice::Auto,
+            "required" => ToolChoice::Required,
+            other => {
+                return Err(TranslateError::new(
+                    "tool_choice",
+                    format!("unknown value '{other}'; expected none, auto, required or a function"),
+                ))
+            }
+        }),
+        Some(InToolChoice::Named { function }) => Some(ToolChoice::Named(function.name)),
+    };
+    out.dropped = req
+        .extra
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, _)| k)
+        .collect();
+    Ok(out)
+}
+
+/// Appends, merging into the previous message when the role repeats (OpenAI sends one
+/// `tool` message per result; canonical keeps them in one user turn).
+fn push_message(messages: &mut Vec<Message>, role: Role, content: Vec<ContentPart>) {
+    if let Some(last) = messages.last_mut() {
+        if last.role == role {
+            // Tool results must stay ahead of user text in the same turn.
+            let is_result = |p: &ContentPart| matches!(p, ContentPart::ToolResult { .. });
+            if content.iter().all(is_result) && !last.content.iter().all(is_result) {
+                let pos = last.content.iter().take_while(|p| is_result(p)).count();
+                last.content.splice(pos..pos, content);
+            } else {
+                last.content.extend(content);
+            }
+            return;
+        }
+    }
+    messages.push(Message { role, content });
+}
+
+// === canonical -> wire: what we send to an OpenAI provider ===
+
+#[derive(Serialize)]
+struct OutRequest<'a> {
+    model: &'a str,
+    messages: Vec<OutMessage<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tools: Vec<OutTool<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_choice: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parallel_tool_calls: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_completion_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    temperature: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_p: Option<f64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    stop: &'a [String],
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    stream: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    stream_options: Option<OutStreamOptions>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_effort: Option<&'static str>,
+}
+
+#[derive(Serialize)]
+struct OutStreamOptions {
+    include_usage: bool,
+}
+
+#[derive(Serialize)]
+struct OutMessage<'a> {
+    role: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<OutContent<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    tool_calls: Vec<OutToolCall<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_call_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutContent<'a> {
+    Text(String),
+    Parts(Vec<OutPart<'a>>),
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutPart<'a> {
+    Text { text: &'a str },
+    ImageUrl { image_url: OutImageUrl },
+}
+
+#[derive(Serialize)]
+struct OutImageUrl {
+    url: String,
+}
+
+#[derive(Serialize)]
+struct OutToolCall<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: OutFunctionCall<'a>,
+}
+
+#[derive(Serialize)]
+struct OutFunctionCall<'a> {
+    name: &'a str,
+    arguments: &'a str,
+}
+
+#[derive(Serialize)]
+struct OutTool<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    function: OutFunction<'a>,
+}
+
+#[derive(Serialize)]
+struct OutFunction<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parameters: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
+}
+
+fn user_content<'a>(parts: &[&'a ContentPart]) -> Option<OutContent<'a>> {
+    if let [ContentPart::Text { text, .. }] = parts {
+        return Some(OutContent::Text(text.clone()));
+    }
+    let out: Vec<OutPart<'a>> = parts
+        .iter()
+        .filter_map(|p| match p {
+            ContentPart::Text { text, .. } => Some(OutPart::Text { text }),
+            ContentPart::Image(img) => Some(OutPart::ImageUrl {
+                image_url: OutImageUrl { url: img.to_url() },
+            }),
+            _ => None,
+        })
+        .collect();
+    (!out.is_empty()).then_some(OutContent::Parts(out))
+}
+
+/// Renders a canonical request as an OpenAI Chat Completions body.
+pub fn encode(
+    req: &ChatRequest,
+    opts: &EncodeOptions,
+    dropped: &mut Vec<String>,
+) -> Result<Vec<u8>, TranslateError> {
+    let mut messages = Vec::with_capacity(req.messages.len() + 1);
+    if !req.system.is_empty() {
+        let text = req
+            .system
+            .iter()
+            .map(|p| p.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        messages.push(OutMessage {
+            role: "system",
+            content: Some(OutContent::Text(text)),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        });
+    }
+    for m in &req.messages {
+        match m.role {
+            Role::User => encode_user(m, &mut messages),
+            Role::Assistant => {
+                let mut text = String::new();
+                let mut tool_calls = Vec::new();
+                for p in &m.content {
+                    match p {
+                        ContentPart::Text { text: t, .. } => text.push_str(t),
+                        ContentPart::ToolCall {
+                            id,
+                            name,
+                            arguments,
+                        } => tool_calls.push(OutToolCall {
+                            id,
+                            kind: "function",
+                            function: OutFunctionCall {
+                                name,
+                                arguments: if arguments.is_empty() {
+                                    "{}"
+                                } else {
+                                    arguments
+                                },
+                            },
+                        }),
+                        // OpenAI takes no reasoning input; the model re-reasons.
+                        _ => {}
+                    }
+                }
+                messages.push(OutMessage {
+                    role: "assistant",
+                    content: (!text.is_empty() || tool_calls.is_empty())
+                        .then_some(OutContent::Text(text)),
+                    tool_calls,
+                    tool_call_id: None,
+                });
+            }
+        }
+    }
+    if req.top_k.is_some() {
+        dropped.push("top_k".into());
+    }
+    let reasoning_effort = match &req.reasoning {
+        None | Some(Reasoning::Disabled) => None,
+        Some(Reasoning::Effort(e)) => Some(e.as_str()),
+        Some(Reasoning::BudgetTokens(b)) => Some(Effort::from_budget(*b).as_str()),
+    };
+    let out = OutRequest {
+        model: opts.model,
+        messages,
+        tools: req
+            .tools
+            .iter()
+            .map(|t| OutTool {
+                kind: "function",
+                function: OutFunction {
+                    name: &t.name,
+                    description: t.description.as_deref(),
+                    parameters: t.parameters.as_deref(),
+                    strict: t.strict,
+                },
+            })
+            .collect(),
+        tool_choice: req.tool_choice.as_ref().map(|c| match c {
+            ToolChoice::None => Value::from("none"),
+            ToolChoice::Auto => Value::from("auto"),
+            ToolChoice::Required => Value::from("required"),
+            ToolChoice::Named(n) => {
+                serde_json::json!({"type": "function", "function": {"name": n}})
+            }
+        }),
+        parallel_tool_calls: if req.tools.is_empty() {
+            None
+        } else {
+            req.parallel_tool_calls
+        },
+        max_completion_tokens: req.max_tokens,
+        temperature: req.temperature,
+        top_p: req.top_p,
+        stop: &req.stop,
+        stream: req.stream,
+        // Always ask for usage on streams: the gateway accounts for it even when the
+        // client did not ask (the encoder only shows it to clients that did).
+        stream_options: req.stream.then_some(OutStreamOptions {
+            include_usage: true,
+        }),
+        user: req.user.as_deref(),
+        reasoning_effort,
+    };
+    serde_json::to_vec(&out).map_err(|e| TranslateError::new("body", e.to_string()))
+}
+
+/// A canonical user turn becomes `tool` messages (one per result, first) and then a
+/// `user` message with the remaining text and images.
+fn encode_user<'a>(m: &'a Message, messages: &mut Vec<OutMessage<'a>>) {
+    let mut rest: Vec<&'a ContentPart> = Vec::new();
+    let mut result_images: Vec<&'a ContentPart> = Vec::new();
+    for p in &m.content {
+        match p {
+            ContentPart::ToolResult {
+                tool_call_id,
+                content,
+                is_error,
+            } => {
+                let mut text = String::new();
+                if *is_error {
+                    text.push_str("Error: ");
+                }
+                for c in content {
+                    match c {
+                        ContentPart::Text { text: t, .. } => text.push_str(t),
+                        ContentPart::Image(_) => result_images.push(c),
+                        _ => {}
+                    }
+                }
+                messages.push(OutMessage {
+                    role: "tool",
+                    content: Some(OutContent::Text(text)),
+                    tool_calls: Vec::new(),
+                    tool_call_id: Some(tool_call_id),
+                });
+            }
+            other => rest.push(other),
+        }
+    }
+    // Tool messages cannot carry images in Chat Completions: they follow as user content.
+    result_images.extend(rest);
+    if let Some(content) = user_content(&result_images) {
+        messages.push(OutMessage {
+            role: "user",
+            content: Some(content),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> EncodeOptions<'static> {
+        EncodeOptions {
+            model: "gpt-x",
+            default_max_tokens: 4096,
+            sampling_params: true,
+        }
+    }
+
+    #[test]
+    fn parses_system_developer_tools_and_results() {
+        let body = br#"{
+          "model":"m","stream":true,"stream_options":{"include_usage":true},
+          "messages":[
+            {"role":"system","content":"be brief"},
+            {"role":"developer","content":[{"type":"text","text":"use tools"}]},
+            {"role":"user","content":[{"type":"text","text":"hi"},{"type":"image_url","image_url":{"url":"data:image/jpeg;base64,QUJD"}}]},
+            {"role":"assistant","content":null,"tool_calls":[
+              {"id":"call_1","type":"function","function":{"name":"f","arguments":"{\"a\":1}"}},
+              {"id":"call_2","type":"function","function":{"name":"f","arguments":"{\"a\":2}"}}]},
+            {"role":"tool","tool_call_id":"call_1","content":"one"},
+            {"role":"tool","tool_call_id":"call_2","content":"two"}
+          ],
+          "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],
+          "tool_choice":{"type":"function","function":{"name":"f"}},
+          "parallel_tool_calls":false,
+          "stop":"END","max_tokens":50,"temperature":0.2,"user":"u1","seed":7,"logit_bias":null
+        }"#;
+        let r = parse(body).unwrap();
+        assert_eq!(r.system.len(), 2);
+        assert_eq!(r.system[1].text, "use tools");
+        assert!(r.stream && r.include_usage);
+        assert_eq!(r.messages.len(), 3);
+        assert_eq!(
+            r.messages[0].content[1],
+            ContentPart::Image(ImageSource::Base64 {
+                media_type: "image/jpeg".into(),
+                data: "QUJD".into()
+            })
+        );
+        assert_eq!(r.messages[1].content.len(), 2);
+        assert_eq!(r.messages[2].role, Role::User);
+        assert_eq!(r.messages[2].content.len(), 2);
+        assert_eq!(r.tool_choice, Some(ToolChoice::Named("f".into())));
+        assert_eq!(r.parallel_tool_calls, Some(false));
+        assert_eq!(r.stop, vec!["END".to_string()]);
+        assert_eq!(r.max_tokens, Some(50));
+        assert_eq!(r.user.as_deref(), Some("u1"));
+        assert_eq!(r.dropped, vec!["seed".to_string()]);
+    }
+
+    #[test]
+    fn bad_role_names_the_field() {
+        let e = parse(br#"{"model":"m","messages":[{"role":"sytem","content":"x"}]}"#).unwrap_err();
+        assert_eq!(e.path, "messages[0].role");
+        assert!(e.message.contains("sytem"), "{e}");
+    }
+
+    #[test]
+    fn n_above_one_is_refused() {
+        let e = parse(br#"{"model":"m","messages":[],"n":3}"#).unwrap_err();
+        assert_eq!(e.path, "n");
+    }
+
+    #[test]
+    fn encode_round_trips_through_parse() {
+        let body = br#"{"model":"m","messages":[
+            {"role":"system","content":"sys"},
+            {"role":"user","content":"hi"},
+            {"role":"assistant","content":"calling","tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}}]},
+            {"role":"tool","tool_call_id":"c1","content":"done"}],
+            "tools":[{"type":"function","function":{"name":"f","description":"d","parameters":{"type":"object"}}}],
+            "tool_choice":"required","stream":true}"#;
+        let r = parse(body).unwrap();
+        let mut dropped = Vec::new();
+        let out = encode(&r, &opts(), &mut dropped).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["model"], "gpt-x");
+        assert_eq!(v["messages"][0]["role"], "system");
+        assert_eq!(v["messages"][2]["tool_calls"][0]["function"]["name"], "f");
+        assert_eq!(v["messages"][3]["role"], "tool");
+        assert_eq!(v["messages"][3]["tool_call_id"], "c1");
+        assert_eq!(v["tool_choice"], "required");
+        assert_eq!(v["stream_options"]["include_usage"], true);
+        let again = parse(&out).unwrap();
+        assert_eq!(again.messages, r.messages);
+        assert!(dropped.is_empty());
+    }
+}

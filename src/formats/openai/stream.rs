@@ -1,0 +1,489 @@
+//! OpenAI `chat.completion.chunk` streams: decoding provider chunks into canonical
+//! stream events, and encoding canonical events as chunks for OpenAI clients.
+
+use super::response::unix_now;
+use super::{finish_reason_str, parse_finish_reason, OpenAiUsage};
+use crate::formats::model::{ErrorKind, StreamEvent, Usage};
+use crate::formats::sse::{write_event, SseEvent};
+use serde::{Deserialize, Serialize};
+
+// === decoding (provider -> canonical) ===
+
+#[derive(Deserialize)]
+struct InChunk {
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    model: String,
+    #[serde(default)]
+    choices: Vec<InChoice>,
+    #[serde(default)]
+    usage: Option<OpenAiUsage>,
+    #[serde(default)]
+    error: Option<InError>,
+}
+
+#[derive(Deserialize)]
+struct InError {
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize)]
+struct InChoice {
+    #[serde(default)]
+    delta: Option<InDelta>,
+    #[serde(default)]
+    finish_reason: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct InDelta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<InToolCallDelta>>,
+}
+
+#[derive(Deserialize)]
+struct InToolCallDelta {
+    #[serde(default)]
+    index: usize,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    function: Option<InFunctionDelta>,
+}
+
+#[derive(Deserialize)]
+struct InFunctionDelta {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    arguments: Option<String>,
+}
+
+/// Per-stream state for decoding an OpenAI provider stream.
+#[derive(Debug, Default)]
+pub struct OpenAiDecoder {
+    started: bool,
+    finished: bool,
+    done: bool,
+    /// Tool-call indexes that have had their start event.
+    tools_started: Vec<usize>,
+}
+
+impl OpenAiDecoder {
+    pub fn decode(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
+        if ev.data == "[DONE]" {
+            self.done = true;
+            out.push(StreamEvent::Done);
+            return;
+        }
+        let chunk: InChunk = match serde_json::from_str(&ev.data) {
+            Ok(c) => c,
+            Err(e) => {
+                out.push(StreamEvent::Error {
+                    kind: ErrorKind::Upstream,
+                    message: format!("provider sent an unreadable stream chunk: {e}"),
+                });
+                self.done = true;
+                return;
+            }
+        };
+        if let Some(err) = chunk.error {
+            out.push(StreamEvent::Error {
+                kind: ErrorKind::Upstream,
+                message: err.message,
+            });
+            self.done = true;
+            return;
+        }
+        if !self.started {
+            self.started = true;
+            out.push(StreamEvent::Start {
+                id: chunk.id,
+                model: chunk.model,
+            });
+        }
+        for choice in chunk.choices {
+            let delta = choice.delta.unwrap_or_default();
+            if let Some(r) = delta.reasoning_content.filter(|s| !s.is_empty()) {
+                out.push(StreamEvent::ThinkingDelta(r));
+            }
+            if let Some(t) = delta.content.filter(|s| !s.is_empty()) {
+                out.push(StreamEvent::TextDelta(t));
+            }
+            if let Some(t) = delta.refusal.filter(|s| !s.is_empty()) {
+                out.push(StreamEvent::TextDelta(t));
+            }
+            for call in delta.tool_calls.unwrap_or_default() {
+                let (name, args) = match call.function {
+                    Some(f) => (f.name, f.arguments),
+                    None => (None, None),
+                };
+                if !self.tools_started.contains(&call.index) {
+                    self.tools_started.push(call.index);
+                    out.push(StreamEvent::ToolCallStart {
+                        index: call.index,
+                        id: call.id.unwrap_or_default(),
+                        name: name.unwrap_or_default(),
+                    });
+                }
+                if let Some(a) = args.filter(|a| !a.is_empty()) {
+                    out.push(StreamEvent::ToolCallArgs {
+                        index: call.index,
+                        delta: a,
+                    });
+                }
+            }
+            if let Some(r) = choice.finish_reason {
+                self.finished = true;
+                out.push(StreamEvent::Finish(parse_finish_reason(&r)));
+            }
+        }
+        if let Some(u) = chunk.usage {
+            out.push(StreamEvent::Usage(u.into_usage()));
+        }
+    }
+
+    /// The provider closed the body. Servers that omit `[DONE]` after a finish reason
+    /// still count as complete; anything else was cut short.
+    pub fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        if self.finished {
+            out.push(StreamEvent::Done);
+        } else {
+            out.push(StreamEvent::Error {
+                kind: ErrorKind::Upstream,
+                message: "the provider closed the stream before it finished".into(),
+            });
+        }
+    }
+}
+
+// === encoding (canonical -> client) ===
+
+#[derive(Serialize)]
+struct OutChunk<'a> {
+    id: &'a str,
+    object: &'static str,
+    created: u64,
+    model: &'a str,
+    choices: Vec<OutChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    usage: Option<OpenAiUsage>,
+}
+
+#[derive(Serialize)]
+struct OutChoice<'a> {
+    index: u32,
+    delta: OutDelta<'a>,
+    logprobs: Option<()>,
+    finish_reason: Option<&'a str>,
+}
+
+#[derive(Serialize, Default)]
+struct OutDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tool_calls: Option<[OutToolCallDelta<'a>; 1]>,
+}
+
+#[derive(Serialize)]
+struct OutToolCallDelta<'a> {
+    index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id: Option<&'a str>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
+    function: OutFunctionDelta<'a>,
+}
+
+#[derive(Serialize)]
+struct OutFunctionDelta<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    arguments: &'a str,
+}
+
+/// Per-stream state for rendering canonical events as OpenAI chunks: the role goes in
+/// the first chunk, tool calls carry id and name on their first delta, then the finish
+/// reason, the usage chunk (if the client asked), and `[DONE]`.
+#[derive(Debug)]
+pub struct OpenAiEncoder {
+    id: String,
+    model: String,
+    created: u64,
+    include_usage: bool,
+    started: bool,
+    finish_sent: bool,
+    ended: bool,
+    usage: Usage,
+}
+
+impl OpenAiEncoder {
+    pub fn new(include_usage: bool) -> Self {
+        OpenAiEncoder {
+            id: String::new(),
+            model: String::new(),
+            created: unix_now(),
+            include_usage,
+            started: false,
+            finish_sent: false,
+            ended: false,
+            usage: Usage::default(),
+        }
+    }
+
+    pub fn usage(&self) -> &Usage {
+        &self.usage
+    }
+
+    fn chunk(&self, out: &mut Vec<u8>, delta: OutDelta<'_>, finish: Option<&str>) {
+        let c = OutChunk {
+            id: &self.id,
+            object: "chat.completion.chunk",
+            created: self.created,
+            model: &self.model,
+            choices: vec![OutChoice {
+                index: 0,
+                delta,
+                logprobs: None,
+                finish_reason: finish,
+            }],
+            usage: None,
+        };
+        if let Ok(s) = serde_json::to_string(&c) {
+            write_event(out, None, &s);
+        }
+    }
+
+    fn ensure_started(&mut self, out: &mut Vec<u8>) {
+        if !self.started {
+            self.started = true;
+            let delta = OutDelta {
+                role: Some("assistant"),
+                content: Some(""),
+                ..Default::default()
+            };
+            self.chunk(out, delta, None);
+        }
+    }
+
+    pub fn encode(&mut self, ev: &StreamEvent, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
+        }
+        match ev {
+            StreamEvent::Start { id, model } => {
+                self.id.clone_from(id);
+                self.model.clone_from(model);
+                self.ensure_started(out);
+            }
+            StreamEvent::TextDelta(t) => {
+                self.ensure_started(out);
+                let delta = OutDelta {
+                    content: Some(t),
+                    ..Default::default()
+                };
+                self.chunk(out, delta, None);
+            }
+            StreamEvent::ThinkingDelta(t) => {
+                self.ensure_started(out);
+                let delta = OutDelta {
+                    reasoning_content: Some(t),
+                    ..Default::default()
+                };
+                self.chunk(out, delta, None);
+            }
+            StreamEvent::SignatureDelta(_) => {}
+            StreamEvent::ToolCallStart { index, id, name } => {
+                self.ensure_started(out);
+                let delta = OutDelta {
+                    tool_calls: Some([OutToolCallDelta {
+                        index: *index,
+                        id: Some(id),
+                        kind: Some("function"),
+                        function: OutFunctionDelta {
+                            name: Some(name),
+                            arguments: "",
+                        },
+                    }]),
+                    ..Default::default()
+                };
+                self.chunk(out, delta, None);
+            }
+            StreamEvent::ToolCallArgs { index, delta: args } => {
+                self.ensure_started(out);
+                let delta = OutDelta {
+                    tool_calls: Some([OutToolCallDelta {
+                        index: *index,
+                        id: None,
+                        kind: None,
+                        function: OutFunctionDelta {
+                            name: None,
+                            arguments: args,
+                        },
+                    }]),
+                    ..Default::default()
+                };
+                self.chunk(out, delta, None);
+            }
+            StreamEvent::Usage(u) => self.usage.merge(u),
+            StreamEvent::Finish(reason) => {
+                self.ensure_started(out);
+                if !self.finish_sent {
+                    self.finish_sent = true;
+                    self.chunk(out, OutDelta::default(), Some(finish_reason_str(reason)));
+                }
+            }
+            StreamEvent::Error { kind, message } => {
+                // OpenAI reports mid-stream failures as a data line with an `error`
+                // object; its SDKs raise on it. Nothing may follow.
+                write_event(
+                    out,
+                    None,
+                    &String::from_utf8_lossy(&super::encode_error(*kind, message)),
+                );
+                self.ended = true;
+            }
+            StreamEvent::Done => {
+                self.ensure_started(out);
+                if !self.finish_sent {
+                    self.finish_sent = true;
+                    self.chunk(out, OutDelta::default(), Some("stop"));
+                }
+                if self.include_usage {
+                    let c = OutChunk {
+                        id: &self.id,
+                        object: "chat.completion.chunk",
+                        created: self.created,
+                        model: &self.model,
+                        choices: Vec::new(),
+                        usage: Some(OpenAiUsage::from_usage(&self.usage)),
+                    };
+                    if let Ok(s) = serde_json::to_string(&c) {
+                        write_event(out, None, &s);
+                    }
+                }
+                write_event(out, None, "[DONE]");
+                self.ended = true;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::formats::model::FinishReason;
+
+    fn ev(data: &str) -> SseEvent {
+        SseEvent {
+            event: None,
+            data: data.into(),
+        }
+    }
+
+    #[test]
+    fn decodes_tool_calls_and_usage() {
+        let mut d = OpenAiDecoder::default();
+        let mut out = Vec::new();
+        d.decode(&ev(r#"{"id":"c1","model":"g","choices":[{"index":0,"delta":{"role":"assistant","content":""}}]}"#), &mut out);
+        d.decode(&ev(r#"{"id":"c1","model":"g","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]}}]}"#), &mut out);
+        d.decode(&ev(r#"{"id":"c1","model":"g","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"a\""}}]}}]}"#), &mut out);
+        d.decode(&ev(r#"{"id":"c1","model":"g","choices":[{"index":0,"delta":{},"finish_reason":"tool_calls"}]}"#), &mut out);
+        d.decode(&ev(r#"{"id":"c1","model":"g","choices":[],"usage":{"prompt_tokens":9,"completion_tokens":3,"total_tokens":12}}"#), &mut out);
+        d.decode(&ev("[DONE]"), &mut out);
+        assert_eq!(
+            out,
+            vec![
+                StreamEvent::Start {
+                    id: "c1".into(),
+                    model: "g".into()
+                },
+                StreamEvent::ToolCallStart {
+                    index: 0,
+                    id: "call_1".into(),
+                    name: "f".into()
+                },
+                StreamEvent::ToolCallArgs {
+                    index: 0,
+                    delta: "{\"a\"".into()
+                },
+                StreamEvent::Finish(FinishReason::ToolCalls),
+                StreamEvent::Usage(Usage {
+                    input_tokens: 9,
+                    output_tokens: 3,
+                    ..Default::default()
+                }),
+                StreamEvent::Done,
+            ]
+        );
+    }
+
+    #[test]
+    fn truncated_stream_is_an_error() {
+        let mut d = OpenAiDecoder::default();
+        let mut out = Vec::new();
+        d.decode(
+            &ev(r#"{"id":"c","model":"g","choices":[{"index":0,"delta":{"content":"hi"}}]}"#),
+            &mut out,
+        );
+        d.finish(&mut out);
+        assert!(matches!(out.last(), Some(StreamEvent::Error { .. })));
+    }
+
+    #[test]
+    fn encoder_orders_role_finish_usage_done() {
+        let mut e = OpenAiEncoder::new(true);
+        let mut out = Vec::new();
+        for ev in [
+            StreamEvent::Start {
+                id: "m1".into(),
+                model: "claude".into(),
+            },
+            StreamEvent::TextDelta("Hi".into()),
+            StreamEvent::Usage(Usage {
+                input_tokens: 5,
+                ..Default::default()
+            }),
+            StreamEvent::Finish(FinishReason::Stop),
+            StreamEvent::Usage(Usage {
+                output_tokens: 2,
+                ..Default::default()
+            }),
+            StreamEvent::Done,
+        ] {
+            e.encode(&ev, &mut out);
+        }
+        let text = String::from_utf8(out).unwrap();
+        let datas: Vec<&str> = text
+            .split("\n\n")
+            .filter(|s| !s.is_empty())
+            .map(|s| s.strip_prefix("data: ").unwrap())
+            .collect();
+        assert_eq!(datas.len(), 5);
+        assert!(datas[0].contains(r#""role":"assistant""#));
+        assert!(datas[1].contains(r#""content":"Hi""#));
+        assert!(datas[2].contains(r#""finish_reason":"stop""#));
+        assert!(datas[3].contains(r#""total_tokens":7"#));
+        assert_eq!(datas[4], "[DONE]");
+    }
+}
