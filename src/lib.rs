@@ -3,8 +3,14 @@
 //! - [`config`]: the YAML file (or the embedded default) -> validated [`config::Config`].
 //! - [`formats`]: wire formats (OpenAI, Anthropic), the canonical model, SSE, streaming.
 //! - [`routing`]: model name -> ordered list of upstream candidates.
-//! - [`upstream`]: provider peers (resolved off the request path) and one attempt.
+//! - [`upstream`]: provider peers (resolved off the request path) and one exchange.
 //! - [`proxy`]: the Pingora `ProxyHttp` implementation; the request flow is documented there.
-//! - [`admin`]: `/healthz`, `/readyz`, `/metrics` on the admin listener.
+//! - [`admin`], [`metrics`]: `/healthz`, `/readyz`, `/metrics` on the admin listener.
 
+pub mod admin;
+pub mod config;
 pub mod formats;
+pub mod metrics;
+pub mod proxy;
+pub mod routing;
+pub mod upstream;

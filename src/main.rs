@@ -1,1 +1,135 @@
-fn main() {}
+//! `switchyard`: load config, build services, run forever.
+
+use clap::{Parser, Subcommand};
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::Server;
+use pingora_core::services::background::background_service;
+use pingora_core::services::listening::Service;
+use std::sync::Arc;
+use switchyard::config::{real_env, Config};
+use switchyard::{admin, metrics, proxy, upstream};
+
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "switchyard",
+    version,
+    about = "LLM gateway: OpenAI and Anthropic APIs, any provider"
+)]
+struct Cli {
+    /// Config file (YAML). Without it: the embedded default (providers from
+    /// OPENAI_API_KEY / ANTHROPIC_API_KEY, model name picks the provider).
+    #[arg(short = 'c', long = "conf", global = true)]
+    conf: Option<String>,
+    /// Run in the background (Pingora daemon mode).
+    #[arg(short, long, global = true)]
+    daemon: bool,
+    /// Take over the listening sockets of a running instance (zero-downtime upgrade).
+    #[arg(short, long, global = true)]
+    upgrade: bool,
+    /// Test the configuration and exit.
+    #[arg(short, long, global = true)]
+    test: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the gateway (the default).
+    Serve,
+    /// Validate a config file and print every problem with its path.
+    Check,
+}
+
+fn load(conf: Option<&str>) -> Config {
+    let loaded = match conf {
+        Some(path) => Config::from_file(path),
+        None => Config::embedded_default(&real_env),
+    };
+    match loaded {
+        Ok(c) => c,
+        Err(errors) => {
+            eprintln!("switchyard: invalid configuration:\n{errors}");
+            std::process::exit(2);
+        }
+    }
+}
+
+fn main() {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
+    let cli = Cli::parse();
+    if let Some(Command::Check) = cli.command {
+        let Some(path) = cli.conf.as_deref() else {
+            eprintln!("switchyard check: give the file to check with -c FILE");
+            std::process::exit(2);
+        };
+        let c = load(Some(path));
+        println!(
+            "{path}: ok ({} providers, {} models, {} gateway keys)",
+            c.providers.len(),
+            c.aliases.len(),
+            c.keys.len()
+        );
+        return;
+    }
+    let config = Arc::new(load(cli.conf.as_deref()));
+    log::info!(
+        "switchyard {} using {}",
+        env!("CARGO_PKG_VERSION"),
+        config.source
+    );
+    proxy::announce(&config);
+    metrics::init();
+
+    let opt = Opt {
+        upgrade: cli.upgrade,
+        daemon: cli.daemon,
+        nocapture: false,
+        test: cli.test,
+        conf: None,
+    };
+    let mut conf = ServerConf::default();
+    let s = &config.server;
+    conf.threads = s.threads.unwrap_or(conf.threads);
+    conf.daemon = cli.daemon;
+    if let Some(v) = &s.pid_file {
+        conf.pid_file.clone_from(v);
+    }
+    if let Some(v) = &s.upgrade_sock {
+        conf.upgrade_sock.clone_from(v);
+    }
+    conf.error_log.clone_from(&s.error_log);
+    conf.grace_period_seconds = s.grace_period_seconds.or(conf.grace_period_seconds);
+    conf.graceful_shutdown_timeout_seconds = s
+        .graceful_shutdown_timeout_seconds
+        .or(conf.graceful_shutdown_timeout_seconds);
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let upstreams = Arc::new(upstream::Upstreams::new(&config));
+    let gateway = proxy::Gateway::new(config.clone(), upstreams.clone());
+    let mut data_plane = pingora_proxy::http_proxy_service(&server.configuration, gateway);
+    data_plane.add_tcp(&config.listen);
+    server.add_service(data_plane);
+    if let Some(addr) = &config.admin_listen {
+        let mut admin = Service::new(
+            "switchyard admin".to_string(),
+            admin::AdminApp {
+                upstreams: upstreams.clone(),
+            },
+        );
+        admin.add_tcp(addr);
+        server.add_service(admin);
+        log::info!("admin endpoints on http://{addr} (/healthz /readyz /metrics)");
+    }
+    server.add_service(background_service(
+        "provider resolver",
+        upstream::Resolver(upstreams),
+    ));
+    log::info!("listening on http://{}", config.listen);
+    server.run_forever();
+}

@@ -271,6 +271,13 @@ struct BlockStart<'a> {
 }
 
 #[derive(Serialize)]
+struct BlockStop {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    index: usize,
+}
+
+#[derive(Serialize)]
 struct BlockDelta<'a> {
     #[serde(rename = "type")]
     kind: &'static str,
@@ -347,7 +354,10 @@ impl AnthropicEncoder {
             emit(
                 out,
                 "content_block_stop",
-                &serde_json::json!({"type": "content_block_stop", "index": index}),
+                &BlockStop {
+                    kind: "content_block_stop",
+                    index,
+                },
             );
         }
     }

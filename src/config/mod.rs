@@ -1,0 +1,646 @@
+//! Configuration: YAML file or embedded default -> validated [`Config`].
+//!
+//! Layering, lowest first: built-in defaults < the file (`-c FILE`) < environment
+//! (`${VAR}` / `${VAR:-fallback}` inside string values; with no file, provider keys and
+//! `SWITCHYARD_*` variables) < command-line flags (`-d`, `-u`, `-t`).
+//!
+//! Every problem is collected with its path (`models.fast.targets[1].provider: ...`),
+//! so `switchyard check` can print them all at once. Secrets are never part of an
+//! error message.
+
+mod raw;
+
+use crate::formats::ApiFormat;
+use raw::{RawConfig, RawKey, RawProvider};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
+pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+pub const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
+/// First `anthropic-version` whose Messages params no longer take sampling overrides.
+const ANTHROPIC_VERSION_WITHOUT_SAMPLING: &str = "2026-10-21";
+
+/// A validated configuration; cheap to share (`Arc`) across requests.
+#[derive(Debug)]
+pub struct Config {
+    pub listen: String,
+    pub admin_listen: Option<String>,
+    pub keys: Vec<GatewayKey>,
+    pub max_body_bytes: u64,
+    pub server: ServerSettings,
+    /// Providers by position; targets refer to them by index.
+    pub providers: Vec<Arc<Provider>>,
+    pub aliases: BTreeMap<String, Alias>,
+    /// Embedded default: pick the provider from the model name (`claude-*`, `gpt-*`).
+    pub route_by_model_name: bool,
+    /// Where this config came from, for start-up messages.
+    pub source: String,
+}
+
+#[derive(Clone)]
+pub struct GatewayKey {
+    pub name: String,
+    pub key: String,
+}
+
+impl fmt::Debug for GatewayKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GatewayKey({})", self.name)
+    }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct ServerSettings {
+    pub threads: Option<usize>,
+    pub pid_file: Option<String>,
+    pub error_log: Option<String>,
+    pub upgrade_sock: Option<String>,
+    pub grace_period_seconds: Option<u64>,
+    pub graceful_shutdown_timeout_seconds: Option<u64>,
+}
+
+/// One upstream provider deployment.
+pub struct Provider {
+    pub name: String,
+    pub format: ApiFormat,
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    /// Full request path, e.g. `/v1/chat/completions` or `/v1/messages`.
+    pub path: String,
+    /// `Host` header value (with port when not the scheme default).
+    pub host_header: String,
+    pub api_key: String,
+    pub anthropic_version: String,
+    pub default_max_tokens: u32,
+    pub connect_timeout: Duration,
+    pub read_timeout: Duration,
+}
+
+impl Provider {
+    /// Whether `temperature`/`top_p`/`top_k` may be sent (Anthropic API versions differ).
+    pub fn accepts_sampling_params(&self) -> bool {
+        self.format != ApiFormat::Anthropic
+            || self.anthropic_version.as_str() < ANTHROPIC_VERSION_WITHOUT_SAMPLING
+    }
+}
+
+impl fmt::Debug for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Provider")
+            .field("name", &self.name)
+            .field("format", &self.format)
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Alias {
+    pub name: String,
+    pub targets: Vec<Target>,
+    pub fallbacks: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Index into [`Config::providers`].
+    pub provider: usize,
+    pub model: String,
+    pub weight: u32,
+}
+
+/// All problems found in a config, each with its path.
+#[derive(Debug)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+/// Reads environment variables; a trait object so tests need not touch the real env.
+pub type EnvLookup<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+pub fn real_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl Config {
+    /// Loads and validates a YAML file.
+    pub fn from_file(path: &str) -> Result<Config, ConfigErrors> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigErrors(vec![format!("{path}: cannot read config file: {e}")]))?;
+        Self::from_yaml(&text, path, &real_env)
+    }
+
+    /// Parses and validates YAML text; `source` names it in messages.
+    pub fn from_yaml(text: &str, source: &str, env: EnvLookup) -> Result<Config, ConfigErrors> {
+        let de = serde_yaml::Deserializer::from_str(text);
+        let raw: RawConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            let msg = with_suggestion(&e.inner().to_string());
+            ConfigErrors(vec![if path == "." {
+                format!("{source}: {msg}")
+            } else {
+                format!("{path}: {msg}")
+            }])
+        })?;
+        validate(raw, source, env, false)
+    }
+
+    /// The embedded default: every provider whose key is in the environment, routed by
+    /// model name. Starts even with no keys (requests then get a how-to-configure error).
+    pub fn embedded_default(env: EnvLookup) -> Result<Config, ConfigErrors> {
+        let mut raw = RawConfig {
+            listen: Some(env("SWITCHYARD_LISTEN").unwrap_or_else(|| DEFAULT_LISTEN.into())),
+            admin_listen: Some(
+                env("SWITCHYARD_ADMIN_LISTEN").unwrap_or_else(|| DEFAULT_ADMIN_LISTEN.into()),
+            ),
+            ..Default::default()
+        };
+        if let Some(keys) = env("SWITCHYARD_KEYS") {
+            raw.keys = keys
+                .split(',')
+                .map(str::trim)
+                .filter(|k| !k.is_empty())
+                .map(|k| RawKey::Bare(k.to_string()))
+                .collect();
+        }
+        for (name, key_var, url_var, default_url) in [
+            (
+                "openai",
+                "OPENAI_API_KEY",
+                "OPENAI_BASE_URL",
+                "https://api.openai.com/v1",
+            ),
+            (
+                "anthropic",
+                "ANTHROPIC_API_KEY",
+                "ANTHROPIC_BASE_URL",
+                "https://api.anthropic.com",
+            ),
+        ] {
+            if let Some(key) = env(key_var) {
+                raw.providers.insert(
+                    name.to_string(),
+                    RawProvider {
+                        kind: name.to_string(),
+                        base_url: Some(env(url_var).unwrap_or_else(|| default_url.into())),
+                        api_key: Some(key),
+                        anthropic_version: None,
+                        max_tokens: None,
+                        connect_timeout_ms: None,
+                        read_timeout_ms: None,
+                    },
+                );
+            }
+        }
+        validate(raw, "embedded default", env, true)
+    }
+
+    pub fn provider_by_name(&self, name: &str) -> Option<usize> {
+        self.providers.iter().position(|p| p.name == name)
+    }
+
+    /// Every secret the gateway holds, for scrubbing messages that came from outside.
+    pub fn secrets(&self) -> Vec<String> {
+        let mut s: Vec<String> = self.providers.iter().map(|p| p.api_key.clone()).collect();
+        s.extend(self.keys.iter().map(|k| k.key.clone()));
+        s.retain(|k| k.len() >= 4);
+        s
+    }
+}
+
+/// serde's "unknown field `x`, expected one of `a`, `b`" gains "(did you mean `a`?)".
+fn with_suggestion(msg: &str) -> String {
+    let Some(rest) = msg.strip_prefix("unknown field `") else {
+        return msg.to_string();
+    };
+    let Some((field, expected)) = rest.split_once('`') else {
+        return msg.to_string();
+    };
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+    match closest(field, candidates.iter().copied()) {
+        Some(best) => format!("{msg} (did you mean `{best}`?)"),
+        None => msg.to_string(),
+    }
+}
+
+/// The closest name within a small edit distance.
+pub fn closest<'a>(word: &str, options: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    options
+        .map(|o| (strsim::levenshtein(word, o), o))
+        .filter(|(d, o)| *d <= 2.max(o.len() / 3))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, o)| o)
+}
+
+/// Expands `${VAR}` and `${VAR:-fallback}` in a value.
+fn expand_env(value: &str, path: &str, env: EnvLookup, errors: &mut Vec<String>) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let Some(end) = after.find('}') else {
+            errors.push(format!("{path}: unterminated '${{' (write ${{VAR}})"));
+            return out;
+        };
+        let expr = &after[..end];
+        let (name, fallback) = match expr.split_once(":-") {
+            Some((n, f)) => (n, Some(f)),
+            None => (expr, None),
+        };
+        match (env(name), fallback) {
+            (Some(v), _) => out.push_str(&v),
+            (None, Some(f)) => out.push_str(f),
+            (None, None) => errors.push(format!(
+                "{path}: environment variable {name} is not set (export it, or write ${{{name}:-default}})"
+            )),
+        }
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+fn check_listen(addr: &str, path: &str, errors: &mut Vec<String>) {
+    if addr.parse::<std::net::SocketAddr>().is_err() {
+        errors.push(format!(
+            "{path}: '{addr}' is not an address:port (e.g. 0.0.0.0:8080 or 127.0.0.1:8080)"
+        ));
+    }
+}
+
+fn parse_format(kind: &str) -> Option<ApiFormat> {
+    match kind {
+        "openai" => Some(ApiFormat::OpenAi),
+        "anthropic" => Some(ApiFormat::Anthropic),
+        _ => None,
+    }
+}
+
+fn build_provider(
+    name: &str,
+    p: RawProvider,
+    defaults_max_tokens: u32,
+    env: EnvLookup,
+    errors: &mut Vec<String>,
+) -> Option<Provider> {
+    let at = format!("providers.{name}");
+    let format = match parse_format(&p.kind) {
+        Some(f) => f,
+        None => {
+            let hint = closest(&p.kind, ["openai", "anthropic"].into_iter())
+                .map(|s| format!(" (did you mean \"{s}\"?)"))
+                .unwrap_or_default();
+            errors.push(format!(
+                "{at}.type: unknown provider type \"{}\"{hint}; expected openai or anthropic",
+                p.kind
+            ));
+            return None;
+        }
+    };
+    let default_url = match format {
+        ApiFormat::OpenAi => "https://api.openai.com/v1",
+        ApiFormat::Anthropic => "https://api.anthropic.com",
+    };
+    let base_url = match &p.base_url {
+        Some(u) => expand_env(u, &format!("{at}.base_url"), env, errors),
+        None => default_url.to_string(),
+    };
+    let api_key = match &p.api_key {
+        Some(k) => expand_env(k, &format!("{at}.api_key"), env, errors),
+        None => {
+            errors.push(format!(
+                "{at}.api_key: missing; write api_key: ${{{}_API_KEY}} and export the variable",
+                name.to_uppercase().replace('-', "_")
+            ));
+            String::new()
+        }
+    };
+    let uri: http::Uri = match base_url.parse() {
+        Ok(u) => u,
+        Err(_) => {
+            errors.push(format!(
+                "{at}.base_url: '{base_url}' is not a URL (e.g. {default_url})"
+            ));
+            return None;
+        }
+    };
+    let tls = match uri.scheme_str() {
+        Some("https") => true,
+        Some("http") => false,
+        _ => {
+            errors.push(format!(
+                "{at}.base_url: '{base_url}' must start with http:// or https://"
+            ));
+            return None;
+        }
+    };
+    let Some(host) = uri.host().map(|h| h.trim_matches(['[', ']']).to_string()) else {
+        errors.push(format!("{at}.base_url: '{base_url}' has no host"));
+        return None;
+    };
+    let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
+    let prefix = uri.path().trim_end_matches('/');
+    let path = match format {
+        ApiFormat::OpenAi => format!("{prefix}/chat/completions"),
+        ApiFormat::Anthropic => format!("{prefix}/v1/messages"),
+    };
+    let host_header = match uri.port_u16() {
+        Some(port) => format!("{}:{port}", uri.host().unwrap_or_default()),
+        None => uri.host().unwrap_or_default().to_string(),
+    };
+    if api_key.contains(['\r', '\n']) {
+        errors.push(format!("{at}.api_key: contains a line break"));
+    }
+    Some(Provider {
+        name: name.to_string(),
+        format,
+        tls,
+        host,
+        port,
+        path,
+        host_header,
+        api_key,
+        anthropic_version: p
+            .anthropic_version
+            .unwrap_or_else(|| DEFAULT_ANTHROPIC_VERSION.to_string()),
+        default_max_tokens: p.max_tokens.unwrap_or(defaults_max_tokens),
+        connect_timeout: Duration::from_millis(p.connect_timeout_ms.unwrap_or(10_000)),
+        read_timeout: Duration::from_millis(p.read_timeout_ms.unwrap_or(300_000)),
+    })
+}
+
+fn validate(
+    raw: RawConfig,
+    source: &str,
+    env: EnvLookup,
+    route_by_model_name: bool,
+) -> Result<Config, ConfigErrors> {
+    let mut errors = Vec::new();
+    let listen = raw.listen.unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    check_listen(&listen, "listen", &mut errors);
+    if let Some(a) = &raw.admin_listen {
+        check_listen(a, "admin_listen", &mut errors);
+    }
+    let mut keys = Vec::new();
+    for (i, k) in raw.keys.into_iter().enumerate() {
+        let path = format!("keys[{i}]");
+        let (name, key) = match k {
+            RawKey::Bare(key) => (format!("key{i}"), key),
+            RawKey::Named { name, key } => (name, key),
+        };
+        let key = expand_env(&key, &path, env, &mut errors);
+        if key.len() < 8 {
+            errors.push(format!("{path}: a gateway key needs at least 8 characters"));
+        }
+        keys.push(GatewayKey { name, key });
+    }
+    let max_tokens = raw.defaults.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    if max_tokens == 0 {
+        errors.push("defaults.max_tokens: must be at least 1".into());
+    }
+    let max_body_bytes = raw.limits.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+    if max_body_bytes < 1024 {
+        errors.push("limits.max_body_bytes: must be at least 1024".into());
+    }
+    let mut providers = Vec::new();
+    for (name, p) in raw.providers {
+        if name.contains('/') {
+            errors.push(format!(
+                "providers.{name}: a provider name cannot contain '/'"
+            ));
+        }
+        if let Some(p) = build_provider(&name, p, max_tokens, env, &mut errors) {
+            providers.push(Arc::new(p));
+        }
+    }
+    let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+    let alias_names: Vec<String> = raw.models.keys().cloned().collect();
+    let mut aliases = BTreeMap::new();
+    for (alias, a) in raw.models {
+        let at = format!("models.{alias}");
+        if let Some(s) = a.strategy.as_deref() {
+            if s != "weighted" {
+                errors.push(format!(
+                    "{at}.strategy: '{s}' is not available yet; use weighted (the default)"
+                ));
+            }
+        }
+        if a.targets.is_empty() {
+            errors.push(format!(
+                "{at}.targets: list at least one {{provider, model}}"
+            ));
+        }
+        let mut targets = Vec::new();
+        for (i, t) in a.targets.into_iter().enumerate() {
+            match names.iter().position(|n| *n == t.provider) {
+                Some(idx) => targets.push(Target {
+                    provider: idx,
+                    model: t.model,
+                    weight: t.weight.unwrap_or(1),
+                }),
+                None => {
+                    let hint = closest(&t.provider, names.iter().copied())
+                        .map(|s| format!(" (did you mean \"{s}\"?)"))
+                        .unwrap_or_default();
+                    errors.push(format!(
+                        "{at}.targets[{i}].provider: unknown provider \"{}\"{hint}",
+                        t.provider
+                    ));
+                }
+            }
+        }
+        for (i, f) in a.fallbacks.iter().enumerate() {
+            if *f == alias {
+                errors.push(format!(
+                    "{at}.fallbacks[{i}]: an alias cannot fall back to itself"
+                ));
+            } else if !alias_names.contains(f) {
+                let hint = closest(f, alias_names.iter().map(String::as_str))
+                    .map(|s| format!(" (did you mean \"{s}\"?)"))
+                    .unwrap_or_default();
+                errors.push(format!(
+                    "{at}.fallbacks[{i}]: unknown model alias \"{f}\"{hint}"
+                ));
+            }
+        }
+        aliases.insert(
+            alias.clone(),
+            Alias {
+                name: alias,
+                targets,
+                fallbacks: a.fallbacks,
+            },
+        );
+    }
+    if !errors.is_empty() {
+        return Err(ConfigErrors(errors));
+    }
+    Ok(Config {
+        listen,
+        admin_listen: raw.admin_listen,
+        keys,
+        max_body_bytes,
+        server: ServerSettings {
+            threads: raw.server.threads,
+            pid_file: raw.server.pid_file,
+            error_log: raw.server.error_log,
+            upgrade_sock: raw.server.upgrade_sock,
+            grace_period_seconds: raw.server.grace_period_seconds,
+            graceful_shutdown_timeout_seconds: raw.server.graceful_shutdown_timeout_seconds,
+        },
+        providers,
+        aliases,
+        route_by_model_name,
+        source: source.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(name: &str) -> Option<String> {
+        match name {
+            "OPENAI_API_KEY" => Some("sk-test-openai".into()),
+            "ANTHROPIC_API_KEY" => Some("sk-ant-test".into()),
+            _ => None,
+        }
+    }
+
+    const GOOD: &str = r#"
+listen: 0.0.0.0:8080
+admin_listen: 127.0.0.1:9091
+keys: [ { name: team-a, key: "gw-key-123456" } ]
+providers:
+  anthropic: { type: anthropic, base_url: https://api.anthropic.com, api_key: "${ANTHROPIC_API_KEY}" }
+  openai:    { type: openai, base_url: "http://127.0.0.1:9999/v1", api_key: "${OPENAI_API_KEY}" }
+models:
+  smart:
+    targets:
+      - { provider: anthropic, model: claude-sonnet-4-5 }
+      - { provider: openai, model: gpt-5, weight: 2 }
+    fallbacks: [fast]
+  fast:
+    targets: [ { provider: openai, model: gpt-5-mini } ]
+"#;
+
+    #[test]
+    fn good_config_validates() {
+        let c = Config::from_yaml(GOOD, "test", &env).unwrap();
+        assert_eq!(c.providers.len(), 2);
+        let a = &c.providers[c.provider_by_name("anthropic").unwrap()];
+        assert_eq!(
+            (a.tls, a.port, a.path.as_str()),
+            (true, 443, "/v1/messages")
+        );
+        assert_eq!(a.api_key, "sk-ant-test");
+        let o = &c.providers[c.provider_by_name("openai").unwrap()];
+        assert_eq!(
+            (o.tls, o.port, o.path.as_str()),
+            (false, 9999, "/v1/chat/completions")
+        );
+        assert_eq!(o.host_header, "127.0.0.1:9999");
+        assert_eq!(c.aliases["smart"].targets[1].weight, 2);
+        assert_eq!(c.keys[0].name, "team-a");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let bad = GOOD
+            .replace(
+                "provider: openai, model: gpt-5,",
+                "provider: opnai, model: gpt-5,",
+            )
+            .replace("fallbacks: [fast]", "fallbacks: [fsat]")
+            .replace("${OPENAI_API_KEY}", "${MISSING_KEY}")
+            .replace("type: anthropic", "type: antropic");
+        let e = Config::from_yaml(&bad, "test", &env).unwrap_err();
+        let all = e.to_string();
+        assert!(all.contains("models.smart.targets[1].provider: unknown provider \"opnai\" (did you mean \"openai\"?)"), "{all}");
+        assert!(
+            all.contains(
+                "models.smart.fallbacks[0]: unknown model alias \"fsat\" (did you mean \"fast\"?)"
+            ),
+            "{all}"
+        );
+        assert!(
+            all.contains("providers.openai.api_key: environment variable MISSING_KEY is not set"),
+            "{all}"
+        );
+        assert!(all.contains("providers.anthropic.type: unknown provider type \"antropic\" (did you mean \"anthropic\"?)"), "{all}");
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_suggestion() {
+        let e = Config::from_yaml("lisen: 0.0.0.0:1\n", "test", &env).unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("unknown field `lisen`"), "{msg}");
+        assert!(msg.contains("did you mean `listen`?"), "{msg}");
+        let e = Config::from_yaml(
+            "providers:\n  o: { type: openai, api_key: x, base_ur: y }\n",
+            "test",
+            &env,
+        )
+        .unwrap_err();
+        assert!(e.to_string().starts_with("providers.o.base_ur: "), "{e}");
+    }
+
+    #[test]
+    fn secrets_stay_out_of_errors() {
+        let yaml = "providers:\n  o: { type: openai, api_key: \"${OPENAI_API_KEY}\", base_url: 'ftp://x' }\n";
+        let e = Config::from_yaml(yaml, "test", &env).unwrap_err();
+        assert!(!e.to_string().contains("sk-test-openai"));
+    }
+
+    #[test]
+    fn embedded_default_uses_env_keys() {
+        let c = Config::embedded_default(&env).unwrap();
+        assert!(c.route_by_model_name);
+        assert_eq!(c.providers.len(), 2);
+        assert_eq!(c.listen, DEFAULT_LISTEN);
+        let none = Config::embedded_default(&|_| None).unwrap();
+        assert!(none.providers.is_empty());
+    }
+
+    #[test]
+    fn env_expansion_with_fallback() {
+        let mut errs = Vec::new();
+        let v = expand_env("a${NOPE:-b}c${OPENAI_API_KEY}", "p", &env, &mut errs);
+        assert_eq!(v, "abcsk-test-openai");
+        assert!(errs.is_empty());
+    }
+
+    #[test]
+    fn sampling_params_follow_anthropic_version() {
+        let mut yaml = GOOD.replace(
+            "type: anthropic,",
+            "type: anthropic, anthropic_version: \"2026-10-21\",",
+        );
+        let c = Config::from_yaml(&yaml, "t", &env).unwrap();
+        assert!(!c.providers[c.provider_by_name("anthropic").unwrap()].accepts_sampling_params());
+        yaml = GOOD.to_string();
+        let c = Config::from_yaml(&yaml, "t", &env).unwrap();
+        assert!(c.providers[c.provider_by_name("anthropic").unwrap()].accepts_sampling_params());
+    }
+}

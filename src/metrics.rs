@@ -1,0 +1,59 @@
+//! Prometheus metrics, registered in the default registry (the one Pingora's own
+//! metrics use). Label values come from closed sets: API names, HTTP status codes
+//! the gateway sends, configured provider names, and attempt outcome labels.
+
+use prometheus::{register_histogram_vec, register_int_counter_vec, HistogramVec, IntCounterVec};
+use std::sync::LazyLock;
+
+pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "switchyard_requests_total",
+        "Client requests by API and response status",
+        &["api", "status"]
+    )
+    .expect("metric registers once")
+});
+
+pub static REQUEST_SECONDS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "switchyard_request_duration_seconds",
+        "Client request duration, to the last byte",
+        &["api"],
+        vec![0.005, 0.025, 0.1, 0.5, 1.0, 2.5, 5.0, 15.0, 30.0, 60.0, 120.0]
+    )
+    .expect("metric registers once")
+});
+
+pub static ATTEMPTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "switchyard_upstream_attempts_total",
+        "Upstream attempts by provider and outcome",
+        &["provider", "outcome"]
+    )
+    .expect("metric registers once")
+});
+
+pub static TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "switchyard_tokens_total",
+        "Tokens reported by providers",
+        &["provider", "kind"]
+    )
+    .expect("metric registers once")
+});
+
+/// Text exposition of every registered metric.
+pub fn render() -> Vec<u8> {
+    use prometheus::Encoder;
+    let mut buf = Vec::new();
+    let _ = prometheus::TextEncoder::new().encode(&prometheus::gather(), &mut buf);
+    buf
+}
+
+/// Registers all metrics so they show up (at zero) before the first request.
+pub fn init() {
+    LazyLock::force(&REQUESTS);
+    LazyLock::force(&REQUEST_SECONDS);
+    LazyLock::force(&ATTEMPTS);
+    LazyLock::force(&TOKENS);
+}

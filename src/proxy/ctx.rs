@@ -1,0 +1,93 @@
+//! Per-request state (`ProxyHttp::CTX`). Filled in by `request_filter` as the request
+//! moves through its steps, read by `logging` for the access log and metrics.
+
+use crate::formats::model::Usage;
+use crate::formats::ApiFormat;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+pub struct RequestCtx {
+    /// Set first; echoed as `x-request-id` on every response.
+    pub request_id: String,
+    pub started: Instant,
+    /// Client API, once the path is known.
+    pub api: Option<ApiFormat>,
+    /// Name of the gateway key used (never the key itself).
+    pub key_name: Option<String>,
+    /// The `model` the client asked for.
+    pub model: Option<String>,
+    pub stream: bool,
+    /// Provider and upstream model that served the response.
+    pub provider: Option<String>,
+    pub upstream_model: Option<String>,
+    /// Upstream attempts made (0 when the request never left the gateway).
+    pub attempts: u32,
+    /// Status sent to the client.
+    pub status: u16,
+    /// Time to the first response byte sent to the client.
+    pub ttfb: Option<Duration>,
+    pub usage: Option<Usage>,
+    /// Short reason for a failure (bounded vocabulary plus context), for the log.
+    pub error: Option<String>,
+    /// The client went away mid-response.
+    pub client_gone: bool,
+}
+
+impl RequestCtx {
+    pub fn new() -> Self {
+        RequestCtx {
+            request_id: String::new(),
+            started: Instant::now(),
+            api: None,
+            key_name: None,
+            model: None,
+            stream: false,
+            provider: None,
+            upstream_model: None,
+            attempts: 0,
+            status: 0,
+            ttfb: None,
+            usage: None,
+            error: None,
+            client_gone: false,
+        }
+    }
+}
+
+impl Default for RequestCtx {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+static SEED: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| fastrand::u32(..));
+
+/// The client's `x-request-id` when it is short and plain, else a fresh one.
+pub fn request_id(client: Option<&[u8]>) -> String {
+    if let Some(v) = client {
+        let ok = !v.is_empty()
+            && v.len() <= 128
+            && v.iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b));
+        if ok {
+            return String::from_utf8_lossy(v).into_owned();
+        }
+    }
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("sy-{:08x}-{n:x}", *SEED)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids() {
+        assert_eq!(request_id(Some(b"abc-123")), "abc-123");
+        let a = request_id(Some(b"bad id\n"));
+        let b = request_id(None);
+        assert!(a.starts_with("sy-") && b.starts_with("sy-") && a != b);
+    }
+}

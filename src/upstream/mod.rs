@@ -1,0 +1,319 @@
+//! Talking to providers: resolved peers and one HTTP exchange.
+//!
+//! Host names are resolved at start-up and refreshed by a background service, never
+//! on the request path (`HttpPeer::new` with a name would resolve, blocking, per
+//! request). Exchanges use Pingora's HTTP/1 connector, whose pool keeps connections
+//! alive between requests.
+
+use crate::config::{Config, Provider};
+use arc_swap::ArcSwap;
+use async_trait::async_trait;
+use bytes::Bytes;
+use log::{debug, info, warn};
+use pingora_core::connectors::http::v1::Connector;
+use pingora_core::connectors::ConnectorOptions;
+use pingora_core::protocols::http::v1::client::HttpSession;
+use pingora_core::server::ShutdownWatch;
+use pingora_core::services::background::BackgroundService;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, ErrorType};
+use pingora_http::{RequestHeader, ResponseHeader};
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How long an idle pooled upstream connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(60);
+const RESOLVE_EVERY: Duration = Duration::from_secs(30);
+
+/// Resolved addresses per provider, swapped atomically by the resolver.
+pub struct Upstreams {
+    connector: Connector,
+    peers: HashMap<String, ArcSwap<Vec<SocketAddr>>>,
+    providers: Vec<Arc<Provider>>,
+}
+
+/// Why an attempt failed; decides whether the next candidate is tried.
+#[derive(Debug, Clone)]
+pub enum AttemptError {
+    /// Could not reach the provider (refused, DNS, TLS).
+    Connect(String),
+    /// Connect, read or write timed out.
+    Timeout(String),
+    /// The provider answered with an error status.
+    Status {
+        status: u16,
+        /// The provider's own error message, if its body had one.
+        message: Option<String>,
+        retry_after: Option<String>,
+    },
+    /// The provider answered something unusable.
+    Protocol(String),
+}
+
+impl AttemptError {
+    /// Whether another candidate could succeed where this one failed. Invalid requests
+    /// (400, 413, 422) would fail the same everywhere and go back to the client at once.
+    pub fn try_next(&self) -> bool {
+        match self {
+            AttemptError::Status { status, .. } => !matches!(status, 400 | 413 | 422),
+            _ => true,
+        }
+    }
+
+    /// A short, bounded label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            AttemptError::Connect(_) => "connect_error",
+            AttemptError::Timeout(_) => "timeout",
+            AttemptError::Status { status: 429, .. } => "rate_limited",
+            AttemptError::Status { status, .. } if *status >= 500 => "status_5xx",
+            AttemptError::Status { .. } => "status_4xx",
+            AttemptError::Protocol(_) => "protocol_error",
+        }
+    }
+
+    fn from_pingora(e: &Error) -> Self {
+        let what = format!(
+            "{}: {}",
+            e.etype().as_str(),
+            e.context.as_ref().map(|c| c.as_str()).unwrap_or("")
+        );
+        match e.etype() {
+            ErrorType::ConnectTimedout
+            | ErrorType::ReadTimedout
+            | ErrorType::WriteTimedout
+            | ErrorType::TLSHandshakeTimedout => AttemptError::Timeout(what),
+            ErrorType::ConnectRefused
+            | ErrorType::ConnectNoRoute
+            | ErrorType::ConnectError
+            | ErrorType::TLSHandshakeFailure
+            | ErrorType::InvalidCert
+            | ErrorType::HandshakeError
+            | ErrorType::SocketError => AttemptError::Connect(what),
+            _ => AttemptError::Protocol(what),
+        }
+    }
+}
+
+/// An upstream response whose header has arrived; the body is read on demand.
+pub struct Exchange {
+    session: HttpSession,
+    peer: HttpPeer,
+    pub header: ResponseHeader,
+}
+
+impl Exchange {
+    pub fn status(&self) -> u16 {
+        self.header.status.as_u16()
+    }
+
+    /// Next body chunk; `None` at the end.
+    pub async fn read_chunk(&mut self) -> Result<Option<Bytes>, AttemptError> {
+        self.session
+            .read_body_bytes()
+            .await
+            .map_err(|e| AttemptError::from_pingora(&e))
+    }
+
+    /// The whole body, refusing more than `limit` bytes.
+    pub async fn read_all(&mut self, limit: usize) -> Result<Vec<u8>, AttemptError> {
+        let mut body = Vec::new();
+        while let Some(chunk) = self.read_chunk().await? {
+            if body.len() + chunk.len() > limit {
+                return Err(AttemptError::Protocol(format!(
+                    "provider response is larger than {limit} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    /// Returns the connection to the pool if the body was read to its end.
+    pub async fn release(mut self, upstreams: &Upstreams) {
+        if self.session.is_body_done() {
+            upstreams
+                .connector
+                .release_http_session(self.session, &self.peer, Some(POOL_IDLE))
+                .await;
+        } else {
+            self.session.shutdown().await;
+        }
+    }
+}
+
+impl Upstreams {
+    /// Resolves every provider once (blocking; called before the server starts).
+    pub fn new(config: &Config) -> Self {
+        let mut peers = HashMap::new();
+        for p in &config.providers {
+            let addrs = resolve_blocking(p);
+            if addrs.is_empty() {
+                warn!(
+                    "provider '{}': cannot resolve {}:{} yet; requests to it fail over until it resolves",
+                    p.name, p.host, p.port
+                );
+            }
+            peers.insert(p.name.clone(), ArcSwap::from_pointee(addrs));
+        }
+        let opts = ConnectorOptions::new(1024);
+        Upstreams {
+            connector: Connector::new(Some(opts)),
+            peers,
+            providers: config.providers.clone(),
+        }
+    }
+
+    /// Whether at least one provider has an address (readiness).
+    pub fn any_resolved(&self) -> bool {
+        self.peers.values().any(|a| !a.load().is_empty())
+    }
+
+    fn peer(&self, p: &Provider) -> Result<HttpPeer, AttemptError> {
+        let addrs = self
+            .peers
+            .get(&p.name)
+            .map(|a| a.load_full())
+            .unwrap_or_default();
+        let Some(addr) = addrs.get(fastrand::usize(0..addrs.len().max(1))).copied() else {
+            return Err(AttemptError::Connect(format!(
+                "cannot resolve {}:{}",
+                p.host, p.port
+            )));
+        };
+        let mut peer = HttpPeer::new(addr, p.tls, p.host.clone());
+        peer.options.connection_timeout = Some(p.connect_timeout);
+        peer.options.total_connection_timeout = Some(p.connect_timeout * 2);
+        peer.options.read_timeout = Some(p.read_timeout);
+        peer.options.write_timeout = Some(Duration::from_secs(60));
+        peer.options.idle_timeout = Some(POOL_IDLE);
+        Ok(peer)
+    }
+
+    /// Sends one request and waits for the response header. A pooled connection that
+    /// turns out to be closed is retried once on a fresh one (not a new attempt).
+    pub async fn send(
+        &self,
+        provider: &Provider,
+        header: &RequestHeader,
+        body: &[u8],
+    ) -> Result<Exchange, AttemptError> {
+        let peer = self.peer(provider)?;
+        for try_fresh in [false, true] {
+            let (mut session, reused) = if try_fresh {
+                let (s, _) = self
+                    .connector
+                    .get_http_session(&peer)
+                    .await
+                    .map_err(|e| AttemptError::from_pingora(&e))?;
+                (s, false)
+            } else {
+                match self.connector.reused_http_session(&peer).await {
+                    Some(s) => (s, true),
+                    None => {
+                        let (s, r) = self
+                            .connector
+                            .get_http_session(&peer)
+                            .await
+                            .map_err(|e| AttemptError::from_pingora(&e))?;
+                        (s, r)
+                    }
+                }
+            };
+            match exchange(&mut session, header, body).await {
+                Ok(resp) => {
+                    return Ok(Exchange {
+                        session,
+                        peer,
+                        header: resp,
+                    })
+                }
+                Err(e) if reused && !try_fresh => {
+                    debug!(
+                        "pooled connection to {} failed ({e}); retrying fresh",
+                        provider.name
+                    );
+                    continue;
+                }
+                Err(e) => return Err(AttemptError::from_pingora(&e)),
+            }
+        }
+        Err(AttemptError::Connect("no connection".into()))
+    }
+}
+
+async fn exchange(
+    session: &mut HttpSession,
+    header: &RequestHeader,
+    body: &[u8],
+) -> pingora_error::Result<ResponseHeader> {
+    session
+        .write_request_header(Box::new(header.clone()))
+        .await?;
+    session.write_body(body).await?;
+    session.finish_body().await?;
+    session.read_response().await?;
+    session.respect_keepalive();
+    session
+        .resp_header()
+        .cloned()
+        .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "no response header"))
+}
+
+fn resolve_blocking(p: &Provider) -> Vec<SocketAddr> {
+    match (p.host.as_str(), p.port).to_socket_addrs() {
+        Ok(it) => it.collect(),
+        Err(e) => {
+            warn!("provider '{}': resolving {}: {e}", p.name, p.host);
+            Vec::new()
+        }
+    }
+}
+
+/// Background service: re-resolves provider hosts so DNS changes are followed
+/// without ever resolving on the request path.
+pub struct Resolver(pub Arc<Upstreams>);
+
+#[async_trait]
+impl BackgroundService for Resolver {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let ups = &self.0;
+        let names: Vec<Arc<Provider>> = ups
+            .providers
+            .iter()
+            .filter(|p| p.host.parse::<std::net::IpAddr>().is_err())
+            .cloned()
+            .collect();
+        if names.is_empty() {
+            return;
+        }
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(RESOLVE_EVERY) => {}
+            }
+            for p in &names {
+                match tokio::net::lookup_host((p.host.as_str(), p.port)).await {
+                    Ok(it) => {
+                        let addrs: Vec<SocketAddr> = it.collect();
+                        if let Some(slot) = ups.peers.get(&p.name) {
+                            if **slot.load() != addrs && !addrs.is_empty() {
+                                info!(
+                                    "provider '{}': {} now resolves to {addrs:?}",
+                                    p.name, p.host
+                                );
+                                slot.store(Arc::new(addrs));
+                            }
+                        }
+                    }
+                    Err(e) => warn!(
+                        "provider '{}': resolving {}: {e} (keeping last addresses)",
+                        p.name, p.host
+                    ),
+                }
+            }
+        }
+    }
+}
