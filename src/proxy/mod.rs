@@ -109,13 +109,15 @@ impl Gateway {
                     .respond_json(session, ctx, 200, b"{\"status\":\"ok\"}".to_vec(), &[])
                     .await;
             }
-            _ => return Err(GatewayError::new(
-                ErrorKind::NotFound,
-                format!(
+            _ => {
+                return Err(GatewayError::new(
+                    ErrorKind::NotFound,
+                    format!(
                     "no route for {method} {path}; Switchyard serves POST /v1/chat/completions, \
                          POST /v1/messages and GET /v1/models"
                 ),
-            )),
+                ))
+            }
         };
         ctx.api = Some(api);
         self.authenticate(session, ctx)?;

@@ -3,7 +3,7 @@
 
 use super::response::unix_now;
 use super::{finish_reason_str, parse_finish_reason, OpenAiUsage};
-use crate::formats::model::{ErrorKind, StreamEvent, Usage};
+use crate::formats::model::{ErrorKind, FinishReason, StreamEvent, Usage};
 use crate::formats::sse::{write_event, SseEvent};
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +73,8 @@ pub struct OpenAiDecoder {
     started: bool,
     finished: bool,
     done: bool,
+    /// The model refused: a plain `stop` then means a refusal (Anthropic `refusal`).
+    refused: bool,
     /// Tool-call indexes that have had their start event.
     tools_started: Vec<usize>,
 }
@@ -122,6 +124,7 @@ impl OpenAiDecoder {
                 out.push(StreamEvent::TextDelta(t));
             }
             if let Some(t) = delta.refusal.filter(|s| !s.is_empty()) {
+                self.refused = true;
                 out.push(StreamEvent::TextDelta(t));
             }
             for call in delta.tool_calls.unwrap_or_default() {
@@ -146,7 +149,11 @@ impl OpenAiDecoder {
             }
             if let Some(r) = choice.finish_reason {
                 self.finished = true;
-                out.push(StreamEvent::Finish(parse_finish_reason(&r)));
+                let reason = match parse_finish_reason(&r) {
+                    FinishReason::Stop if self.refused => FinishReason::ContentFilter,
+                    other => other,
+                };
+                out.push(StreamEvent::Finish(reason));
             }
         }
         if let Some(u) = chunk.usage {
@@ -392,7 +399,6 @@ impl OpenAiEncoder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::model::FinishReason;
 
     fn ev(data: &str) -> SseEvent {
         SseEvent {

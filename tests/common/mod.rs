@@ -1,0 +1,310 @@
+//! Test harness: a real mock provider process, a real gateway process, a real HTTP
+//! client, all on loopback. Processes are killed when their handle drops.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader, Read};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use switchyard::formats::sse::{SseEvent, SseParser};
+
+pub const OPENAI_KEY: &str = "sk-test-openai-SECRET-0001";
+pub const ANTHROPIC_KEY: &str = "sk-ant-test-SECRET-0002";
+
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures_dir().join(name)).expect("fixture exists")
+}
+
+/// The mock provider (loadtest/mock), recording requests.
+pub struct Mock {
+    child: Child,
+    pub port: u16,
+}
+
+impl Mock {
+    /// A mock that accepts any key.
+    pub fn start() -> Mock {
+        Self::start_with(&[])
+    }
+
+    pub fn start_with(extra: &[&str]) -> Mock {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard-mock"))
+            .args(["--listen", "127.0.0.1:0", "--record", "--fixtures"])
+            .arg(fixtures_dir())
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mock starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("mock prints its address");
+        let port = line
+            .trim()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected mock banner: {line:?}"));
+        Mock { child, port }
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Requests the mock received, oldest first.
+    pub fn requests(&self) -> Vec<Value> {
+        let v: Value = client()
+            .get(format!("{}/__mock/requests", self.base()))
+            .send()
+            .expect("mock answers")
+            .json()
+            .expect("json");
+        v.as_array().cloned().unwrap_or_default()
+    }
+
+    /// The body of the last provider request, parsed.
+    pub fn last_body(&self) -> Value {
+        let reqs = self.requests();
+        let last = reqs.last().expect("the mock received a request");
+        serde_json::from_str(last["body"].as_str().expect("body")).expect("json body")
+    }
+
+    pub fn clear(&self) {
+        client()
+            .delete(format!("{}/__mock/requests", self.base()))
+            .send()
+            .expect("mock answers");
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// A running gateway.
+pub struct Gateway {
+    child: Child,
+    pub port: u16,
+    pub admin_port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    /// Starts `switchyard -c` on `yaml`, where `{listen}` and `{admin}` are replaced
+    /// by free loopback addresses.
+    pub fn start(yaml: &str) -> Gateway {
+        Self::start_cmd(Some(yaml), &[], &[])
+    }
+
+    /// Starts with the embedded default (no -c), with exactly these environment
+    /// variables (plus PATH), so the developer's own keys never leak in.
+    pub fn start_default(env: &[(&str, String)]) -> Gateway {
+        Self::start_cmd(None, env, &[])
+    }
+
+    fn start_cmd(yaml: Option<&str>, env: &[(&str, String)], args: &[&str]) -> Gateway {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = free_port();
+        let admin_port = free_port();
+        let log = dir.path().join("gateway.log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("RUST_LOG", "info");
+        if let Some(yaml) = yaml {
+            let path = dir.path().join("switchyard.yaml");
+            let text = yaml
+                .replace("{listen}", &format!("127.0.0.1:{port}"))
+                .replace("{admin}", &format!("127.0.0.1:{admin_port}"));
+            std::fs::write(&path, text).expect("write config");
+            cmd.arg("-c").arg(&path);
+        } else {
+            cmd.env("SWITCHYARD_LISTEN", format!("127.0.0.1:{port}"))
+                .env("SWITCHYARD_ADMIN_LISTEN", format!("127.0.0.1:{admin_port}"));
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .args(args)
+            .stdout(std::fs::File::create(&log).expect("log file"))
+            .stderr(
+                std::fs::File::options()
+                    .append(true)
+                    .open(&log)
+                    .expect("log"),
+            )
+            .spawn()
+            .expect("gateway starts");
+        let gw = Gateway {
+            child,
+            port,
+            admin_port,
+            log,
+            _dir: dir,
+        };
+        gw.wait_ready();
+        gw
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Ok(r) = client().get(format!("{}/healthz", self.base())).send() {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("gateway did not become healthy; log:\n{}", self.log_text());
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn admin(&self) -> String {
+        format!("http://127.0.0.1:{}", self.admin_port)
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_raw(path, serde_json::to_vec(body).expect("json"), &[])
+    }
+
+    pub fn post_raw(&self, path: &str, body: Vec<u8>, headers: &[(&str, &str)]) -> Reply {
+        let mut req = client()
+            .post(format!("{}{}", self.base(), path))
+            .header("content-type", "application/json")
+            .body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        Reply::from(req.send().expect("gateway answers"))
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+/// A whole response.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl From<reqwest::blocking::Response> for Reply {
+    fn from(mut r: reqwest::blocking::Response) -> Self {
+        let status = r.status().as_u16();
+        let headers = r.headers().clone();
+        let mut body = Vec::new();
+        r.read_to_end(&mut body).expect("read body");
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not json ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as SSE events.
+    pub fn events(&self) -> Vec<SseEvent> {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        p.feed(&self.body, &mut out);
+        p.finish(&mut out);
+        out
+    }
+
+    /// The data of each event parsed as JSON (`[DONE]` as the string "[DONE]").
+    pub fn data(&self) -> Vec<Value> {
+        self.events()
+            .iter()
+            .map(|e| serde_json::from_str(&e.data).unwrap_or(Value::String(e.data.clone())))
+            .collect()
+    }
+}
+
+/// A config with one Anthropic-format and one OpenAI-format provider on the mock.
+pub fn two_provider_config(mock: &Mock, models: &str) -> String {
+    format!(
+        r#"
+listen: "{{listen}}"
+admin_listen: "{{admin}}"
+providers:
+  anth: {{ type: anthropic, base_url: "{base}", api_key: "{ANTHROPIC_KEY}" }}
+  oai: {{ type: openai, base_url: "{base}/v1", api_key: "{OPENAI_KEY}" }}
+models:
+{models}
+"#,
+        base = mock.base()
+    )
+}
+
+/// Concatenated OpenAI streamed text content.
+pub fn openai_stream_text(data: &[Value]) -> String {
+    data.iter()
+        .filter_map(|d| d["choices"][0]["delta"]["content"].as_str())
+        .collect()
+}
+
+/// Concatenated Anthropic streamed text deltas.
+pub fn anthropic_stream_text(data: &[Value]) -> String {
+    data.iter()
+        .filter(|d| d["delta"]["type"] == "text_delta")
+        .filter_map(|d| d["delta"]["text"].as_str())
+        .collect()
+}
+
+pub const TEXT_PARIS: &str = "The capital of France is Paris. It is known for the Eiffel Tower, the Louvre, and its caf\u{e9} culture.";
