@@ -439,7 +439,10 @@ impl Gateway {
                     if !committed {
                         return StreamEnd::BeforeFirstByte(e);
                     }
-                    let msg = format!("provider stream failed: {}", e.label());
+                    let msg = format!(
+                        "the provider stream broke off before it finished ({})",
+                        e.label()
+                    );
                     match &mut translator {
                         Some(t) => t.abort(ErrorKind::Upstream, &msg, &mut out),
                         None => out.extend_from_slice(&stream_error_event(
@@ -589,8 +592,14 @@ impl Gateway {
             ctx.error = Some(format!("{:?}", e.kind));
         }
         let body = formats::encode_error(api, e.kind, &message);
-        let retry = e.retry_after.clone();
-        let extra: Vec<(&str, &str)> = retry.iter().map(|r| ("retry-after", r.as_str())).collect();
+        let attempts = ctx.attempts.to_string();
+        let mut extra: Vec<(&str, &str)> = Vec::with_capacity(2);
+        if let Some(r) = &e.retry_after {
+            extra.push(("retry-after", r.as_str()));
+        }
+        if ctx.attempts > 0 {
+            extra.push(("x-switchyard-attempts", attempts.as_str()));
+        }
         let _ = self
             .respond_json(session, ctx, e.status, body, &extra)
             .await;

@@ -222,6 +222,9 @@ impl Upstreams {
                     }
                 }
             };
+            // The connector applies connect timeouts only; I/O timeouts are per session.
+            session.read_timeout = peer.options.read_timeout;
+            session.write_timeout = peer.options.write_timeout;
             match exchange(&mut session, header, body).await {
                 Ok(resp) => {
                     return Ok(Exchange {
