@@ -168,3 +168,121 @@ impl StreamObserver {
         self.inner.usage()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Golden fixtures replayed with every possible two-way chunk split: the output
+    //! must not depend on where the provider's bytes were cut.
+    use super::*;
+
+    const FIXTURES: &[(ApiFormat, &[u8])] = &[
+        (
+            ApiFormat::Anthropic,
+            include_bytes!("../../tests/fixtures/anthropic/stream_text.sse"),
+        ),
+        (
+            ApiFormat::Anthropic,
+            include_bytes!("../../tests/fixtures/anthropic/stream_tools_parallel.sse"),
+        ),
+        (
+            ApiFormat::Anthropic,
+            include_bytes!("../../tests/fixtures/anthropic/stream_thinking.sse"),
+        ),
+        (
+            ApiFormat::Anthropic,
+            include_bytes!("../../tests/fixtures/anthropic/stream_error_midstream.sse"),
+        ),
+        (
+            ApiFormat::Anthropic,
+            include_bytes!("../../tests/fixtures/anthropic/stream_max_tokens.sse"),
+        ),
+        (
+            ApiFormat::OpenAi,
+            include_bytes!("../../tests/fixtures/openai/stream_text.sse"),
+        ),
+        (
+            ApiFormat::OpenAi,
+            include_bytes!("../../tests/fixtures/openai/stream_tools_parallel.sse"),
+        ),
+        (
+            ApiFormat::OpenAi,
+            include_bytes!("../../tests/fixtures/openai/stream_refusal.sse"),
+        ),
+    ];
+
+    fn translate(from: ApiFormat, to: ApiFormat, chunks: &[&[u8]]) -> (Vec<u8>, Usage) {
+        let mut t = StreamTranslator::new(from, to, true);
+        let mut out = Vec::new();
+        for c in chunks {
+            t.feed(c, &mut out);
+        }
+        t.finish(&mut out);
+        (out, t.usage())
+    }
+
+    /// Replaces the per-run `created` timestamp so outputs compare.
+    fn normalise(out: &[u8]) -> String {
+        let s = String::from_utf8_lossy(out).into_owned();
+        let mut r = String::with_capacity(s.len());
+        let mut rest = s.as_str();
+        while let Some(i) = rest.find("\"created\":") {
+            r.push_str(&rest[..i + 10]);
+            rest = rest[i + 10..].trim_start_matches(|c: char| c.is_ascii_digit());
+            r.push('0');
+        }
+        r.push_str(rest);
+        r
+    }
+
+    #[test]
+    fn every_split_gives_the_same_output() {
+        for (from, bytes) in FIXTURES {
+            for to in [ApiFormat::OpenAi, ApiFormat::Anthropic] {
+                let (whole, usage) = translate(*from, to, &[bytes]);
+                assert!(!whole.is_empty());
+                for i in 0..=bytes.len() {
+                    let (a, b) = bytes.split_at(i);
+                    let (split, u) = translate(*from, to, &[a, b]);
+                    assert_eq!(
+                        normalise(&split),
+                        normalise(&whole),
+                        "{from:?}->{to:?} split at {i}"
+                    );
+                    assert_eq!(u, usage);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fixture_usage_keeps_totals() {
+        let (_, u) = translate(ApiFormat::Anthropic, ApiFormat::OpenAi, &[FIXTURES[0].1]);
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.cache_read_tokens,
+                u.cache_write_tokens,
+                u.output_tokens
+            ),
+            (1500, 1024, 200, 27)
+        );
+        let (_, u) = translate(ApiFormat::OpenAi, ApiFormat::Anthropic, &[FIXTURES[5].1]);
+        assert_eq!(
+            (u.input_tokens, u.cache_read_tokens, u.output_tokens),
+            (1320, 1024, 7)
+        );
+    }
+
+    #[test]
+    fn observer_sees_truncation() {
+        let bytes = FIXTURES[0].1;
+        let mut o = StreamObserver::new(ApiFormat::Anthropic);
+        o.observe(&bytes[..bytes.len() / 2]);
+        o.finish();
+        assert!(o.status().error.is_some() && !o.status().done);
+        let mut o = StreamObserver::new(ApiFormat::Anthropic);
+        o.observe(bytes);
+        o.finish();
+        assert!(o.status().done && o.status().error.is_none());
+    }
+}
