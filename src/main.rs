@@ -94,7 +94,10 @@ fn main() {
     };
     let mut conf = ServerConf::default();
     let s = &config.server;
-    conf.threads = s.threads.unwrap_or(conf.threads);
+    // Pingora's default is one worker thread; a gateway should use the machine.
+    conf.threads = s
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(conf.threads, |n| n.get()));
     conf.daemon = cli.daemon;
     if let Some(v) = &s.pid_file {
         conf.pid_file.clone_from(v);

@@ -259,7 +259,7 @@ fn streamed_parallel_tool_calls() {
             "I'll check the current weather in both cities for you."
         );
         let mut ids = Vec::new();
-        let mut args = vec![String::new(), String::new()];
+        let mut args = [String::new(), String::new()];
         for d in &data {
             if let Some(calls) = d["choices"][0]["delta"]["tool_calls"].as_array() {
                 for c in calls {

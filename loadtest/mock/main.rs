@@ -615,7 +615,7 @@ mod tests {
                 }
                 let data = Bytes::from(std::fs::read(&p).unwrap());
                 let frames = split_sse_events(&data);
-                assert!(frames.len() > 3, "{}", p.display());
+                assert!(frames.len() >= 2, "{}", p.display());
                 for f in &frames {
                     assert!(f.ends_with(b"\n\n"), "{}: {:?}", p.display(), f);
                 }

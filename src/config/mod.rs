@@ -1,8 +1,9 @@
 //! Configuration: YAML file or embedded default -> validated [`Config`].
 //!
 //! Layering, lowest first: built-in defaults < the file (`-c FILE`) < environment
-//! (`${VAR}` / `${VAR:-fallback}` inside string values; with no file, provider keys and
-//! `SWITCHYARD_*` variables) < command-line flags (`-d`, `-u`, `-t`).
+//! (`${VAR}` / `${VAR:-fallback}` in `keys`, `providers.*.api_key` and
+//! `providers.*.base_url`; with no file, provider keys and `SWITCHYARD_*` variables)
+//! < command-line flags (`-d`, `-u`, `-t`).
 //!
 //! Every problem is collected with its path (`models.fast.targets[1].provider: ...`),
 //! so `switchyard check` can print them all at once. Secrets are never part of an
@@ -424,6 +425,7 @@ fn validate(
         errors.push("limits.max_body_bytes: must be at least 1024".into());
     }
     let mut providers = Vec::new();
+    let declared_providers: Vec<String> = raw.providers.keys().cloned().collect();
     for (name, p) in raw.providers {
         if name.contains('/') {
             errors.push(format!(
@@ -435,6 +437,9 @@ fn validate(
         }
     }
     let names: Vec<&str> = providers.iter().map(|p| p.name.as_str()).collect();
+    // Providers that failed validation were reported already; references to them are
+    // not "unknown", and they still count for suggestions.
+    let declared: Vec<&str> = declared_providers.iter().map(String::as_str).collect();
     let alias_names: Vec<String> = raw.models.keys().cloned().collect();
     let mut aliases = BTreeMap::new();
     for (alias, a) in raw.models {
@@ -459,8 +464,9 @@ fn validate(
                     model: t.model,
                     weight: t.weight.unwrap_or(1),
                 }),
+                None if declared.contains(&t.provider.as_str()) => {}
                 None => {
-                    let hint = closest(&t.provider, names.iter().copied())
+                    let hint = closest(&t.provider, declared.iter().copied())
                         .map(|s| format!(" (did you mean \"{s}\"?)"))
                         .unwrap_or_default();
                     errors.push(format!(

@@ -1,0 +1,39 @@
+# Switchyard container image.
+#   docker build -t switchyard .
+#   docker run -e OPENAI_API_KEY -e ANTHROPIC_API_KEY -p 8080:8080 switchyard
+# With a config file: mount it and pass -c (its `listen` must be 0.0.0.0:PORT):
+#   docker run -v $PWD/my.yaml:/etc/switchyard/switchyard.yaml:ro -e OPENAI_API_KEY \
+#     -p 8080:8080 switchyard -c /etc/switchyard/switchyard.yaml
+
+FROM rust:1-bookworm AS builder
+# cmake builds zlib-ng; the image already has a C compiler.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends cmake \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# The whole tree: Cargo.toml names the mock and bench targets, which must exist.
+COPY . .
+RUN cargo build --release --bin switchyard
+
+FROM debian:bookworm-slim
+# rustls loads the system's root certificates for https:// providers.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/* \
+ && groupadd --system switchyard \
+ && useradd --system --gid switchyard --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin switchyard
+COPY --from=builder /src/target/release/switchyard /usr/local/bin/switchyard
+USER switchyard
+# These two apply to the embedded default (no -c); a config file sets its own.
+# The admin listener (/healthz /readyz /metrics) has NO authentication. It is bound to
+# all interfaces so that health checks and Prometheus can reach it from outside the
+# container: publish 9091 only on a private network, or set
+# SWITCHYARD_ADMIN_LISTEN=127.0.0.1:9091 to keep it inside.
+ENV SWITCHYARD_LISTEN=0.0.0.0:8080 \
+    SWITCHYARD_ADMIN_LISTEN=0.0.0.0:9091
+EXPOSE 8080 9091
+# `docker stop` sends SIGTERM: Pingora then waits server.grace_period_seconds
+# (default 300) for in-flight requests, longer than Docker's default 10 s stop timeout.
+# Set a shorter grace period in a config file, or raise --stop-timeout.
+ENTRYPOINT ["/usr/local/bin/switchyard"]
