@@ -3,11 +3,11 @@
 use clap::{Parser, Subcommand};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
-use pingora_core::services::background::background_service;
+use pingora_core::services::background::{background_service, GenBackgroundService};
 use pingora_core::services::listening::Service;
 use std::sync::Arc;
 use switchyard::config::{real_env, Config};
-use switchyard::{admin, metrics, proxy, upstream};
+use switchyard::{admin, metrics, proxy, routing, upstream};
 
 #[cfg(not(target_env = "msvc"))]
 #[global_allocator]
@@ -114,7 +114,14 @@ fn main() {
     server.bootstrap();
 
     let upstreams = Arc::new(upstream::Upstreams::new(&config));
-    let gateway = proxy::Gateway::new(config.clone(), upstreams.clone());
+    for (name, lb) in upstreams.health_checked() {
+        server.add_service(GenBackgroundService::new(
+            format!("health check {name}"),
+            lb,
+        ));
+    }
+    let router = Arc::new(routing::Router::new(config.clone()));
+    let gateway = proxy::Gateway::new(router, upstreams.clone());
     let mut data_plane = pingora_proxy::http_proxy_service(&server.configuration, gateway);
     data_plane.add_tcp(&config.listen);
     server.add_service(data_plane);

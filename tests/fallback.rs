@@ -11,7 +11,7 @@ fn setup(mock: &Mock, models: &str) -> Gateway {
     let yaml = two_provider_config(mock, models).replace(
         "providers:",
         &format!(
-            "providers:\n  dead: {{ type: openai, base_url: \"http://127.0.0.1:{closed}/v1\", api_key: dead-key-123, connect_timeout_ms: 2000 }}\n  slow: {{ type: anthropic, base_url: \"{}\", api_key: slow-key-123, read_timeout_ms: 300 }}",
+            "providers:\n  dead: {{ type: openai, base_url: \"http://127.0.0.1:{closed}/v1\", api_key: dead-key-123, timeouts: {{ connect_ms: 2000 }} }}\n  slow: {{ type: anthropic, base_url: \"{}\", api_key: slow-key-123, timeouts: {{ first_byte_ms: 300 }} }}",
             mock.base()
         ),
     );

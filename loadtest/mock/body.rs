@@ -38,6 +38,10 @@ pub enum Fault {
     StallAfter(usize),
 }
 
+/// Response bodies alive right now (hyper drops a body when its connection closes),
+/// so tests can see that a gateway cancelled an upstream stream.
+pub static OPEN_BODIES: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 pub struct MockBody {
     frames: VecDeque<Bytes>,
     /// Bytes left to send, reported as exact size (`content-length`) when `exact`.
@@ -58,6 +62,7 @@ impl MockBody {
     /// the response is chunked (SSE).
     pub fn new(frames: Vec<Bytes>, exact: bool, delay: Duration, fault: Fault) -> Self {
         let remaining = frames.iter().map(|f| f.len() as u64).sum();
+        OPEN_BODIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         MockBody {
             frames: frames.into_iter().filter(|f| !f.is_empty()).collect(),
             remaining,
@@ -85,6 +90,12 @@ impl MockBody {
             None => self.timer = Some(Box::pin(tokio::time::sleep_until(deadline))),
         }
         self.timer_armed = true;
+    }
+}
+
+impl Drop for MockBody {
+    fn drop(&mut self) {
+        OPEN_BODIES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 

@@ -7,7 +7,8 @@
 //! Routes:
 //! - `POST …/chat/completions`: OpenAI. `POST …/v1/messages`: Anthropic (path suffix match).
 //! - `GET /__mock/requests` (recorded requests, oldest first, needs `--record`),
-//!   `DELETE /__mock/requests`, `GET /__mock/health` → `ok`. Anything else: 404.
+//!   `DELETE /__mock/requests`, `GET /__mock/health` → `ok`, `GET /__mock/stats` →
+//!   `{"open_bodies": N}` (response bodies still being sent). Anything else: 404.
 //!
 //! Every request is checked in this order: API key (401), `anthropic-version` header (400,
 //! Anthropic only), the body must be a JSON object (400), schema (400), mock options (400).
@@ -203,6 +204,12 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<MockBody>
 fn admin(state: &State, method: Method, what: String) -> Response<MockBody> {
     let mut resp = match (method, what.as_str()) {
         (Method::GET, "health") => plain(StatusCode::OK, "text/plain", Bytes::from_static(b"ok")),
+        (Method::GET, "stats") => {
+            // This response's own body is not counted.
+            let open = body::OPEN_BODIES.load(Ordering::Relaxed);
+            let text = format!("{{\"open_bodies\":{open}}}");
+            plain(StatusCode::OK, "application/json", Bytes::from(text))
+        }
         (Method::GET, "requests") => {
             let recorded = state.recorded.lock().unwrap();
             let list: Vec<RecordedJson<'_>> = recorded

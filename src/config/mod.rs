@@ -12,7 +12,7 @@
 mod raw;
 
 use crate::formats::ApiFormat;
-use raw::{RawConfig, RawKey, RawProvider};
+use raw::{RawConfig, RawKey, RawProvider, RawTimeouts};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
@@ -79,8 +79,74 @@ pub struct Provider {
     pub api_key: String,
     pub anthropic_version: String,
     pub default_max_tokens: u32,
-    pub connect_timeout: Duration,
-    pub read_timeout: Duration,
+    /// Self-hosted replicas (`host:port`); empty = resolve `host` (SaaS providers).
+    pub addresses: Vec<String>,
+    pub health_check: Option<HealthCheck>,
+    pub timeouts: TimeoutOverrides,
+}
+
+/// Timeouts of one upstream attempt, resolved: target > alias > provider > defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    pub connect: Duration,
+    /// Until the response header arrives.
+    pub first_byte: Duration,
+    /// Longest gap between two body chunks.
+    pub idle: Duration,
+    /// Whole attempt, body included; `None` = no limit.
+    pub total: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(10),
+            first_byte: Duration::from_secs(300),
+            idle: Duration::from_secs(120),
+            total: None,
+        }
+    }
+}
+
+/// Timeouts set at one level (provider, alias or target); unset ones inherit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeoutOverrides {
+    pub connect: Option<Duration>,
+    pub first_byte: Option<Duration>,
+    pub idle: Option<Duration>,
+    pub total: Option<Duration>,
+}
+
+impl TimeoutOverrides {
+    fn from_raw(r: &RawTimeouts) -> Self {
+        let ms = |v: Option<u64>| v.map(Duration::from_millis);
+        TimeoutOverrides {
+            connect: ms(r.connect_ms),
+            first_byte: ms(r.first_byte_ms),
+            idle: ms(r.idle_ms),
+            total: ms(r.total_ms),
+        }
+    }
+
+    /// These overrides applied on top of `base`.
+    pub fn over(&self, base: Timeouts) -> Timeouts {
+        Timeouts {
+            connect: self.connect.unwrap_or(base.connect),
+            first_byte: self.first_byte.unwrap_or(base.first_byte),
+            idle: self.idle.unwrap_or(base.idle),
+            total: self.total.or(base.total),
+        }
+    }
+}
+
+/// Active HTTP health check for providers with `addresses`.
+#[derive(Debug, Clone)]
+pub struct HealthCheck {
+    pub path: String,
+    pub interval: Duration,
+    pub timeout: Duration,
+    pub healthy_after: usize,
+    pub unhealthy_after: usize,
 }
 
 impl Provider {
@@ -106,8 +172,73 @@ impl fmt::Debug for Provider {
 #[derive(Debug, Clone)]
 pub struct Alias {
     pub name: String,
+    pub strategy: Strategy,
     pub targets: Vec<Target>,
     pub fallbacks: Vec<String>,
+    /// Extra tries of the same target after a retryable failure.
+    pub retries: u32,
+    pub backoff: Backoff,
+    pub timeouts: TimeoutOverrides,
+    pub breaker: BreakerConfig,
+    /// Latency strategy: share of requests sent to a random target first.
+    pub exploration: f64,
+}
+
+/// How an alias orders its targets (see `crate::routing`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strategy {
+    Weighted,
+    LeastInflight,
+    Latency,
+    Cost,
+}
+
+impl Strategy {
+    pub const NAMES: [&'static str; 4] = ["weighted", "least_inflight", "latency", "cost"];
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "weighted" => Some(Strategy::Weighted),
+            "least_inflight" => Some(Strategy::LeastInflight),
+            "latency" => Some(Strategy::Latency),
+            "cost" => Some(Strategy::Cost),
+            _ => None,
+        }
+    }
+}
+
+/// Exponential backoff with full jitter between retries of one target; `max` also
+/// caps how long a provider's `retry-after` is waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            base: Duration::from_millis(250),
+            max: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Circuit breaker per deployment: `failures` consecutive failures open it for
+/// `cooldown`, then one probe request decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BreakerConfig {
+    pub failures: u32,
+    pub cooldown: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        BreakerConfig {
+            failures: 5,
+            cooldown: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -116,6 +247,15 @@ pub struct Target {
     pub provider: usize,
     pub model: String,
     pub weight: u32,
+    pub price: Option<Price>,
+    pub timeouts: TimeoutOverrides,
+}
+
+/// USD per million tokens.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Price {
+    pub input: f64,
+    pub output: f64,
 }
 
 /// All problems found in a config, each with its path.
@@ -207,8 +347,9 @@ impl Config {
                         api_key: Some(key),
                         anthropic_version: None,
                         max_tokens: None,
-                        connect_timeout_ms: None,
-                        read_timeout_ms: None,
+                        addresses: Vec::new(),
+                        health_check: None,
+                        timeouts: RawTimeouts::default(),
                     },
                 );
             }
@@ -287,6 +428,21 @@ fn check_listen(addr: &str, path: &str, errors: &mut Vec<String>) {
         errors.push(format!(
             "{path}: '{addr}' is not an address:port (e.g. 0.0.0.0:8080 or 127.0.0.1:8080)"
         ));
+    }
+}
+
+fn check_timeouts(t: &RawTimeouts, path: &str, errors: &mut Vec<String>) {
+    for (name, v) in [
+        ("connect_ms", t.connect_ms),
+        ("first_byte_ms", t.first_byte_ms),
+        ("idle_ms", t.idle_ms),
+        ("total_ms", t.total_ms),
+    ] {
+        if v == Some(0) {
+            errors.push(format!(
+                "{path}.{name}: must be at least 1 (omit it to inherit)"
+            ));
+        }
     }
 }
 
@@ -373,6 +529,38 @@ fn build_provider(
     if api_key.contains(['\r', '\n']) {
         errors.push(format!("{at}.api_key: contains a line break"));
     }
+    check_timeouts(&p.timeouts, &format!("{at}.timeouts"), errors);
+    let addresses = p.addresses.clone();
+    for (i, a) in addresses.iter().enumerate() {
+        let ok = a
+            .rsplit_once(':')
+            .is_some_and(|(h, port)| !h.is_empty() && port.parse::<u16>().is_ok());
+        if !ok {
+            errors.push(format!("{at}.addresses[{i}]: '{a}' is not host:port"));
+        }
+    }
+    let health_check = match &p.health_check {
+        None => None,
+        Some(_) if addresses.is_empty() => {
+            errors.push(format!(
+                "{at}.health_check: active health checks need `addresses` (self-hosted replicas); SaaS providers get passive health only"
+            ));
+            None
+        }
+        Some(h) => {
+            let path = h.path.clone().unwrap_or_else(|| "/health".into());
+            if !path.starts_with('/') {
+                errors.push(format!("{at}.health_check.path: must start with '/'"));
+            }
+            Some(HealthCheck {
+                path,
+                interval: Duration::from_millis(h.interval_ms.unwrap_or(5_000).max(100)),
+                timeout: Duration::from_millis(h.timeout_ms.unwrap_or(1_000).max(10)),
+                healthy_after: h.healthy_after.unwrap_or(1).max(1),
+                unhealthy_after: h.unhealthy_after.unwrap_or(2).max(1),
+            })
+        }
+    };
     Some(Provider {
         name: name.to_string(),
         format,
@@ -386,8 +574,9 @@ fn build_provider(
             .anthropic_version
             .unwrap_or_else(|| DEFAULT_ANTHROPIC_VERSION.to_string()),
         default_max_tokens: p.max_tokens.unwrap_or(defaults_max_tokens),
-        connect_timeout: Duration::from_millis(p.connect_timeout_ms.unwrap_or(10_000)),
-        read_timeout: Duration::from_millis(p.read_timeout_ms.unwrap_or(300_000)),
+        addresses,
+        health_check,
+        timeouts: TimeoutOverrides::from_raw(&p.timeouts),
     })
 }
 
@@ -444,25 +633,53 @@ fn validate(
     let mut aliases = BTreeMap::new();
     for (alias, a) in raw.models {
         let at = format!("models.{alias}");
-        if let Some(s) = a.strategy.as_deref() {
-            if s != "weighted" {
+        let strategy = match a.strategy.as_deref() {
+            None => Strategy::Weighted,
+            Some(s) => Strategy::parse(s).unwrap_or_else(|| {
+                let hint = closest(s, Strategy::NAMES.into_iter())
+                    .map(|c| format!(" (did you mean \"{c}\"?)"))
+                    .unwrap_or_default();
                 errors.push(format!(
-                    "{at}.strategy: '{s}' is not available yet; use weighted (the default)"
+                    "{at}.strategy: unknown strategy \"{s}\"{hint}; expected one of {}",
+                    Strategy::NAMES.join(", ")
                 ));
-            }
-        }
+                Strategy::Weighted
+            }),
+        };
         if a.targets.is_empty() {
             errors.push(format!(
                 "{at}.targets: list at least one {{provider, model}}"
             ));
         }
+        check_timeouts(&a.timeouts, &format!("{at}.timeouts"), &mut errors);
         let mut targets = Vec::new();
         for (i, t) in a.targets.into_iter().enumerate() {
+            let tat = format!("{at}.targets[{i}]");
+            check_timeouts(&t.timeouts, &format!("{tat}.timeouts"), &mut errors);
+            if t.weight == Some(0) {
+                errors.push(format!(
+                    "{tat}.weight: must be at least 1 (remove the target to stop using it)"
+                ));
+            }
+            let price = t.price.map(|p| Price {
+                input: p.input,
+                output: p.output,
+            });
+            if price.is_some_and(|p| p.input < 0.0 || p.output < 0.0) {
+                errors.push(format!("{tat}.price: prices cannot be negative"));
+            }
+            if strategy == Strategy::Cost && price.is_none() {
+                errors.push(format!(
+                    "{tat}.price: the cost strategy needs a price per target, e.g. price: {{ input: 3.0, output: 15.0 }} (USD per million tokens)"
+                ));
+            }
             match names.iter().position(|n| *n == t.provider) {
                 Some(idx) => targets.push(Target {
                     provider: idx,
                     model: t.model,
-                    weight: t.weight.unwrap_or(1),
+                    weight: t.weight.unwrap_or(1).max(1),
+                    price,
+                    timeouts: TimeoutOverrides::from_raw(&t.timeouts),
                 }),
                 None if declared.contains(&t.provider.as_str()) => {}
                 None => {
@@ -470,7 +687,7 @@ fn validate(
                         .map(|s| format!(" (did you mean \"{s}\"?)"))
                         .unwrap_or_default();
                     errors.push(format!(
-                        "{at}.targets[{i}].provider: unknown provider \"{}\"{hint}",
+                        "{tat}.provider: unknown provider \"{}\"{hint}",
                         t.provider
                     ));
                 }
@@ -490,12 +707,51 @@ fn validate(
                 ));
             }
         }
+        let backoff = match &a.backoff {
+            None => Backoff::default(),
+            Some(b) => {
+                let d = Backoff::default();
+                let base = b.base_ms.map_or(d.base, Duration::from_millis);
+                let max = b.max_ms.map_or(d.max, Duration::from_millis);
+                if base > max {
+                    errors.push(format!("{at}.backoff: base_ms must not exceed max_ms"));
+                }
+                Backoff { base, max }
+            }
+        };
+        let breaker = match &a.breaker {
+            None => BreakerConfig::default(),
+            Some(b) => {
+                let d = BreakerConfig::default();
+                let failures = b.failures.unwrap_or(d.failures);
+                if failures == 0 {
+                    errors.push(format!("{at}.breaker.failures: must be at least 1"));
+                }
+                BreakerConfig {
+                    failures: failures.max(1),
+                    cooldown: b.cooldown_ms.map_or(d.cooldown, Duration::from_millis),
+                }
+            }
+        };
+        let exploration = a.exploration.unwrap_or(0.05);
+        if !(0.0..=1.0).contains(&exploration) {
+            errors.push(format!("{at}.exploration: must be between 0 and 1"));
+        }
+        if a.retries.is_some_and(|r| r > 10) {
+            errors.push(format!("{at}.retries: at most 10"));
+        }
         aliases.insert(
             alias.clone(),
             Alias {
                 name: alias,
+                strategy,
                 targets,
                 fallbacks: a.fallbacks,
+                retries: a.retries.unwrap_or(0).min(10),
+                backoff,
+                timeouts: TimeoutOverrides::from_raw(&a.timeouts),
+                breaker,
+                exploration: exploration.clamp(0.0, 1.0),
             },
         );
     }

@@ -63,8 +63,55 @@ pub struct RawProvider {
     pub api_key: Option<String>,
     pub anthropic_version: Option<String>,
     pub max_tokens: Option<u32>,
-    pub connect_timeout_ms: Option<u64>,
-    pub read_timeout_ms: Option<u64>,
+    /// Replicas of a self-hosted engine (`host:port`), load-balanced and health-checked;
+    /// `base_url` still gives the scheme, path and `Host` header.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    pub health_check: Option<RawHealthCheck>,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawTimeouts {
+    pub connect_ms: Option<u64>,
+    pub first_byte_ms: Option<u64>,
+    pub idle_ms: Option<u64>,
+    pub total_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    pub path: Option<String>,
+    pub interval_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub healthy_after: Option<usize>,
+    pub unhealthy_after: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackoff {
+    pub base_ms: Option<u64>,
+    pub max_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBreaker {
+    pub failures: Option<u32>,
+    pub cooldown_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrice {
+    /// USD per million input tokens.
+    pub input: f64,
+    /// USD per million output tokens.
+    pub output: f64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -75,6 +122,13 @@ pub struct RawAlias {
     pub targets: Vec<RawTarget>,
     #[serde(default)]
     pub fallbacks: Vec<String>,
+    pub retries: Option<u32>,
+    pub backoff: Option<RawBackoff>,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
+    pub breaker: Option<RawBreaker>,
+    /// Share of requests (0..1) the latency strategy sends to a random target.
+    pub exploration: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,4 +137,7 @@ pub struct RawTarget {
     pub provider: String,
     pub model: String,
     pub weight: Option<u32>,
+    pub price: Option<RawPrice>,
+    #[serde(default)]
+    pub timeouts: RawTimeouts,
 }

@@ -80,6 +80,11 @@ pub struct Envelope<'a> {
     pub model: std::borrow::Cow<'a, str>,
     #[serde(default)]
     pub stream: Option<bool>,
+    /// Output budget, for cost-aware routing (OpenAI or Anthropic spelling).
+    #[serde(default)]
+    pub max_tokens: Option<u64>,
+    #[serde(default)]
+    pub max_completion_tokens: Option<u64>,
     /// Only checked for presence; translation parses it properly later.
     #[allow(dead_code)]
     pub messages: &'a RawValue,

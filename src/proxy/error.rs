@@ -91,7 +91,10 @@ impl GatewayError {
                         format!("provider '{provider}' returned {s}{detail}"),
                     ),
                 };
-                e.retry_after = retry_after.clone().filter(|_| *status == 429);
+                // Whole seconds, rounded up, as `retry-after` wants.
+                e.retry_after = retry_after
+                    .filter(|_| *status == 429)
+                    .map(|d| d.as_secs_f64().ceil().max(1.0).to_string());
                 e
             }
         };
@@ -110,6 +113,10 @@ impl From<RouteError> for GatewayError {
     fn from(e: RouteError) -> Self {
         match e {
             RouteError::NoProviders => GatewayError::new(ErrorKind::Overloaded, NO_PROVIDER),
+            RouteError::PinMatchesNothing { pin, model } => GatewayError::new(
+                ErrorKind::InvalidRequest,
+                format!("x-switchyard-target '{pin}' matches no target of model '{model}'; use a provider name or provider/model from its targets"),
+            ),
             RouteError::UnknownModel { model, known } => {
                 let hint = if known.is_empty() {
                     "use a configured alias, `provider/model`, or a claude-*/gpt-* name with the embedded default".to_string()
@@ -148,11 +155,12 @@ mod tests {
             &AttemptError::Status {
                 status: 429,
                 message: Some("slow".into()),
-                retry_after: Some("3".into()),
+                retry_after: Some(std::time::Duration::from_millis(2500)),
             },
             2,
         );
         assert_eq!((e.status, e.retry_after.as_deref()), (429, Some("3")));
+        assert!(e.message.contains("rate limiting"));
         assert!(e
             .message
             .starts_with("all 2 attempts failed; last: provider 'a'"));

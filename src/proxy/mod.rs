@@ -26,51 +26,41 @@
 //! through a 64 KiB retry buffer, and no phase can move to another upstream on an
 //! HTTP status; LLM requests are often megabytes, and fallback on 429/5xx is the point.
 
+mod attempt;
 pub mod ctx;
 pub mod error;
 
 use crate::config::{Config, Provider};
-use crate::formats::model::{ChatRequest, ErrorKind};
-use crate::formats::stream::{StreamObserver, StreamTranslator};
-use crate::formats::{self, ApiFormat, EncodeOptions, Envelope};
+use crate::formats::model::ErrorKind;
+use crate::formats::{self, ApiFormat, Envelope};
 use crate::metrics;
-use crate::routing::{self, Candidate};
-use crate::upstream::{AttemptError, Exchange, Upstreams};
+use crate::routing::{RequestFacts, Router};
+use crate::upstream::Upstreams;
 use async_trait::async_trait;
 use bytes::Bytes;
 use ctx::RequestCtx;
 use error::{redact, GatewayError};
-use log::{debug, info, warn};
+use log::{info, warn};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType};
-use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_http::ResponseHeader;
 use pingora_proxy::{ProxyHttp, Session};
 use std::sync::Arc;
 
-/// Largest non-streaming provider response the gateway will buffer.
-const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
-/// Largest provider error body read (the message is all that is kept).
-const MAX_ERROR_BODY: usize = 64 * 1024;
-
 pub struct Gateway {
     config: Arc<Config>,
+    router: Arc<Router>,
     upstreams: Arc<Upstreams>,
     secrets: Vec<String>,
 }
 
-/// What went wrong in a streaming attempt.
-enum StreamEnd {
-    /// Nothing reached the client: the next candidate may be tried.
-    BeforeFirstByte(AttemptError),
-    /// The response was delivered (completely, or ended with an error event).
-    Delivered,
-}
-
 impl Gateway {
-    pub fn new(config: Arc<Config>, upstreams: Arc<Upstreams>) -> Self {
+    pub fn new(router: Arc<Router>, upstreams: Arc<Upstreams>) -> Self {
+        let config = router.config().clone();
         let secrets = config.secrets();
         Gateway {
             config,
+            router,
             upstreams,
             secrets,
         }
@@ -129,8 +119,22 @@ impl Gateway {
         let model = envelope.model.to_string();
         ctx.stream = envelope.stream.unwrap_or(false);
         ctx.model = Some(model.clone());
-        let candidates = routing::candidates(&self.config, &model)?;
-        self.attempt_loop(session, ctx, api, &body, &model, candidates)
+        let facts = RequestFacts {
+            stream: ctx.stream,
+            input_tokens: body.len() as u64 / 4,
+            max_output_tokens: envelope
+                .max_completion_tokens
+                .or(envelope.max_tokens)
+                .unwrap_or(u64::from(crate::config::DEFAULT_MAX_TOKENS)),
+        };
+        let pin = session
+            .req_header()
+            .headers
+            .get("x-switchyard-target")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let plan = self.router.plan(&model, &facts, pin.as_deref())?;
+        self.attempt_loop(session, ctx, api, &body, &model, plan)
             .await
     }
 
@@ -207,330 +211,6 @@ impl Gateway {
                 }
             }
         }
-    }
-
-    /// Tries each candidate in order until one delivers a response.
-    async fn attempt_loop(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-        api: ApiFormat,
-        body: &[u8],
-        model: &str,
-        candidates: Vec<Candidate>,
-    ) -> Result<(), GatewayError> {
-        let mut canonical: Option<ChatRequest> = None;
-        let mut last: Option<(String, String, AttemptError)> = None;
-        let anthropic_beta = session
-            .req_header()
-            .headers
-            .get("anthropic-beta")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        for cand in candidates {
-            let provider = &cand.provider;
-            let mut dropped = Vec::new();
-            let upstream_body = if provider.format == api {
-                formats::rewrite_model(body, &cand.model)?
-            } else {
-                if canonical.is_none() {
-                    canonical = Some(formats::parse_request(api, body)?);
-                }
-                let req = canonical.as_ref().ok_or_else(|| {
-                    GatewayError::new(ErrorKind::Internal, "request was not parsed")
-                })?;
-                dropped.clone_from(&req.dropped);
-                let opts = EncodeOptions {
-                    model: &cand.model,
-                    default_max_tokens: provider.default_max_tokens,
-                    sampling_params: provider.accepts_sampling_params(),
-                };
-                formats::encode_request(provider.format, req, &opts, &mut dropped)?
-            };
-            let include_usage = canonical.as_ref().is_none_or(|r| r.include_usage);
-            let header = upstream_header(
-                provider,
-                upstream_body.len(),
-                ctx.stream,
-                anthropic_beta.as_deref(),
-            )
-            .map_err(|e| {
-                GatewayError::new(
-                    ErrorKind::Internal,
-                    format!("building upstream request: {e}"),
-                )
-            })?;
-            ctx.attempts += 1;
-            let outcome: Result<(), AttemptError> =
-                match self.upstreams.send(provider, &header, &upstream_body).await {
-                    Err(e) => Err(e),
-                    Ok(mut ex) if !(200..300).contains(&ex.status()) => {
-                        let status = ex.status();
-                        let retry_after = ex
-                            .header
-                            .headers
-                            .get("retry-after")
-                            .and_then(|v| v.to_str().ok())
-                            .map(str::to_string);
-                        let err_body = ex.read_all(MAX_ERROR_BODY).await.unwrap_or_default();
-                        ex.release(&self.upstreams).await;
-                        let message = formats::provider_error_message(provider.format, &err_body)
-                            .map(|m| redact(&m, &self.secrets));
-                        Err(AttemptError::Status {
-                            status,
-                            message,
-                            retry_after,
-                        })
-                    }
-                    Ok(ex) => {
-                        ctx.provider = Some(provider.name.clone());
-                        ctx.upstream_model = Some(cand.model.clone());
-                        if ctx.stream {
-                            match self
-                                .stream_response(
-                                    session,
-                                    ctx,
-                                    api,
-                                    provider,
-                                    ex,
-                                    include_usage,
-                                    &dropped,
-                                )
-                                .await
-                            {
-                                StreamEnd::Delivered => {
-                                    metrics::ATTEMPTS
-                                        .with_label_values(&[&provider.name, "ok"])
-                                        .inc();
-                                    return Ok(());
-                                }
-                                StreamEnd::BeforeFirstByte(e) => Err(e),
-                            }
-                        } else {
-                            match self
-                                .plain_response(session, ctx, api, provider, ex, &dropped)
-                                .await
-                            {
-                                Ok(()) => {
-                                    metrics::ATTEMPTS
-                                        .with_label_values(&[&provider.name, "ok"])
-                                        .inc();
-                                    return Ok(());
-                                }
-                                Err(e) => Err(e),
-                            }
-                        }
-                    }
-                };
-            let Err(e) = outcome else { continue };
-            metrics::ATTEMPTS
-                .with_label_values(&[&provider.name, e.label()])
-                .inc();
-            info!(
-                "request_id={} attempt={} provider={} model={} failed: {} ({})",
-                ctx.request_id,
-                ctx.attempts,
-                provider.name,
-                cand.model,
-                e.label(),
-                redact(&format!("{e:?}"), &self.secrets)
-            );
-            let try_next = e.try_next();
-            last = Some((provider.name.clone(), cand.model.clone(), e));
-            if !try_next {
-                break;
-            }
-        }
-        ctx.provider = None;
-        let Some((provider, upstream_model, e)) = last else {
-            return Err(GatewayError::new(
-                ErrorKind::NotFound,
-                format!("model '{model}' has no targets"),
-            ));
-        };
-        ctx.error = Some(e.label().to_string());
-        let mut g = GatewayError::from_attempt(&provider, &upstream_model, &e, ctx.attempts);
-        g.message = redact(&g.message, &self.secrets);
-        Err(g)
-    }
-
-    /// Non-streaming: read the provider body whole, translate it, send it.
-    async fn plain_response(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-        api: ApiFormat,
-        provider: &Provider,
-        mut ex: Exchange,
-        dropped: &[String],
-    ) -> Result<(), AttemptError> {
-        let body = ex.read_all(MAX_RESPONSE_BYTES).await?;
-        let upstream_id = upstream_request_id(&ex.header);
-        ex.release(&self.upstreams).await;
-        let parsed = formats::parse_response(provider.format, &body)
-            .map_err(|e| AttemptError::Protocol(format!("unreadable response body: {e}")))?;
-        ctx.usage = Some(parsed.usage);
-        let out = if provider.format == api {
-            body
-        } else {
-            formats::encode_response(api, &parsed)
-        };
-        let extra = self.provider_headers(ctx, provider, dropped, upstream_id);
-        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        if let Err(e) = self.respond_json(session, ctx, 200, out, &extra).await {
-            debug!(
-                "request_id={} writing response: {}",
-                ctx.request_id, e.message
-            );
-            ctx.client_gone = true;
-        }
-        Ok(())
-    }
-
-    /// Streaming: relay provider events as they come, translated when formats differ.
-    /// Output is held back until the stream has produced real content, so a provider
-    /// that fails at once (error event, early close) can still be failed over.
-    #[allow(clippy::too_many_arguments)]
-    async fn stream_response(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-        api: ApiFormat,
-        provider: &Provider,
-        mut ex: Exchange,
-        include_usage: bool,
-        dropped: &[String],
-    ) -> StreamEnd {
-        let same = provider.format == api;
-        let mut observer = same.then(|| StreamObserver::new(api));
-        let mut translator =
-            (!same).then(|| StreamTranslator::new(provider.format, api, include_usage));
-        let upstream_id = upstream_request_id(&ex.header);
-        let mut held: Vec<u8> = Vec::new();
-        let mut committed = false;
-        let mut out: Vec<u8> = Vec::with_capacity(4096);
-        loop {
-            let chunk = ex.read_chunk().await;
-            let ended = matches!(chunk, Ok(None));
-            match chunk {
-                Ok(Some(bytes)) => match (&mut observer, &mut translator) {
-                    (Some(o), _) => {
-                        o.observe(&bytes);
-                        out.extend_from_slice(&bytes);
-                    }
-                    (_, Some(t)) => t.feed(&bytes, &mut out),
-                    _ => {}
-                },
-                Ok(None) => match (&mut observer, &mut translator) {
-                    (Some(o), _) => {
-                        o.finish();
-                        if let Some(msg) = o.status().error.clone().filter(|_| !o.status().done) {
-                            out.extend_from_slice(&stream_error_event(
-                                api,
-                                ErrorKind::Upstream,
-                                &msg,
-                            ));
-                        }
-                    }
-                    (_, Some(t)) => t.finish(&mut out),
-                    _ => {}
-                },
-                Err(e) => {
-                    if !committed {
-                        return StreamEnd::BeforeFirstByte(e);
-                    }
-                    let msg = format!(
-                        "the provider stream broke off before it finished ({})",
-                        e.label()
-                    );
-                    match &mut translator {
-                        Some(t) => t.abort(ErrorKind::Upstream, &msg, &mut out),
-                        None => out.extend_from_slice(&stream_error_event(
-                            api,
-                            ErrorKind::Upstream,
-                            &msg,
-                        )),
-                    }
-                    ctx.error = Some(e.label().to_string());
-                }
-            }
-            let status = match (&observer, &translator) {
-                (Some(o), _) => o.status().clone(),
-                (_, Some(t)) => t.status().clone(),
-                _ => Default::default(),
-            };
-            let failed = ctx.error.is_some();
-            if !committed {
-                if let Some(msg) = status.error.as_ref().filter(|_| !status.produced) {
-                    return StreamEnd::BeforeFirstByte(AttemptError::Protocol(format!(
-                        "stream error before any content: {}",
-                        redact(msg, &self.secrets)
-                    )));
-                }
-                if !status.produced && !ended {
-                    held.append(&mut out);
-                    continue;
-                }
-                if !status.produced && ended {
-                    return StreamEnd::BeforeFirstByte(AttemptError::Protocol(
-                        "stream ended before any content".into(),
-                    ));
-                }
-                committed = true;
-                let extra = self.provider_headers(ctx, provider, dropped, upstream_id.clone());
-                if self.start_stream(session, ctx, &extra).await.is_err() {
-                    ctx.client_gone = true;
-                    return StreamEnd::Delivered;
-                }
-                held.append(&mut out);
-                std::mem::swap(&mut held, &mut out);
-            }
-            if !out.is_empty() {
-                let data = Bytes::from(std::mem::replace(&mut out, Vec::with_capacity(4096)));
-                if session
-                    .write_response_body(Some(data), false)
-                    .await
-                    .is_err()
-                {
-                    // Client gone: dropping `ex` closes the upstream connection, which
-                    // cancels the generation at the provider.
-                    ctx.client_gone = true;
-                    break;
-                }
-            }
-            if ended || failed || status.error.is_some() {
-                let _ = session.write_response_body(None, true).await;
-                break;
-            }
-        }
-        ctx.usage = Some(match (&observer, &translator) {
-            (Some(o), _) => o.usage(),
-            (_, Some(t)) => t.usage(),
-            _ => Default::default(),
-        });
-        if ctx.error.is_none() && !ctx.client_gone {
-            ex.release(&self.upstreams).await;
-        }
-        StreamEnd::Delivered
-    }
-
-    async fn start_stream(
-        &self,
-        session: &mut Session,
-        ctx: &mut RequestCtx,
-        extra: &[(&'static str, String)],
-    ) -> pingora_error::Result<()> {
-        let mut resp = ResponseHeader::build(200, Some(8))?;
-        resp.insert_header("content-type", "text/event-stream")?;
-        resp.insert_header("cache-control", "no-cache")?;
-        resp.insert_header("transfer-encoding", "chunked")?;
-        resp.insert_header("x-request-id", ctx.request_id.as_str())?;
-        for (k, v) in extra {
-            resp.insert_header(*k, v.as_str())?;
-        }
-        ctx.status = 200;
-        ctx.ttfb = Some(ctx.started.elapsed());
-        session.write_response_header(Box::new(resp), false).await
     }
 
     fn provider_headers(
@@ -625,74 +305,6 @@ impl Gateway {
         };
         serde_json::to_vec(&v).unwrap_or_default()
     }
-}
-
-/// The provider's own request id, passed on for support tickets.
-fn upstream_request_id(h: &ResponseHeader) -> Option<String> {
-    h.headers
-        .get("request-id")
-        .or_else(|| h.headers.get("x-request-id"))
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-}
-
-/// An error event in the client's stream format.
-fn stream_error_event(api: ApiFormat, kind: ErrorKind, message: &str) -> Vec<u8> {
-    let body = formats::encode_error(api, kind, message);
-    let mut out = Vec::with_capacity(body.len() + 24);
-    let name = match api {
-        ApiFormat::OpenAi => None,
-        ApiFormat::Anthropic => Some("error"),
-    };
-    formats::sse::write_event(&mut out, name, &String::from_utf8_lossy(&body));
-    out
-}
-
-/// The request sent to a provider: its path, host, auth and framing. The client's
-/// own headers are not forwarded (their credentials are for the gateway), except
-/// `anthropic-beta` to Anthropic providers.
-fn upstream_header(
-    p: &Provider,
-    body_len: usize,
-    stream: bool,
-    anthropic_beta: Option<&str>,
-) -> pingora_error::Result<RequestHeader> {
-    let mut h = RequestHeader::build("POST", p.path.as_bytes(), Some(9))?;
-    h.insert_header("host", p.host_header.as_str())?;
-    h.insert_header("content-type", "application/json")?;
-    h.insert_header("content-length", body_len.to_string())?;
-    h.insert_header("accept-encoding", "identity")?;
-    h.insert_header(
-        "accept",
-        if stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        },
-    )?;
-    h.insert_header(
-        "user-agent",
-        concat!("switchyard/", env!("CARGO_PKG_VERSION")),
-    )?;
-    match p.format {
-        ApiFormat::OpenAi => {
-            let mut v = http::HeaderValue::from_str(&format!("Bearer {}", p.api_key))
-                .or_else(|_| Error::e_explain(ErrorType::InvalidHTTPHeader, "api key"))?;
-            v.set_sensitive(true);
-            h.insert_header("authorization", v)?;
-        }
-        ApiFormat::Anthropic => {
-            let mut v = http::HeaderValue::from_str(&p.api_key)
-                .or_else(|_| Error::e_explain(ErrorType::InvalidHTTPHeader, "api key"))?;
-            v.set_sensitive(true);
-            h.insert_header("x-api-key", v)?;
-            h.insert_header("anthropic-version", p.anthropic_version.as_str())?;
-            if let Some(b) = anthropic_beta {
-                h.insert_header("anthropic-beta", b)?;
-            }
-        }
-    }
-    Ok(h)
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -2,28 +2,61 @@
 //!
 //! How a candidate list is built:
 //! 1. The requested `model` is looked up as an alias (`models:` in the config).
-//!    Its targets are ordered by the alias strategy (today `weighted`: a weighted
-//!    random order, so traffic splits by weight and every target is still tried on
-//!    failure).
+//!    Its targets are ordered by the alias `strategy`:
+//!    - `weighted` (default): weighted random order, so traffic splits by weight and
+//!      every target is still tried on failure;
+//!    - `least_inflight`: fewest requests in flight first (random among equals);
+//!    - `latency`: lowest peak-EWMA latency (time to first token for streams, total
+//!      otherwise) times in-flight load, with an `exploration` share (default 5%)
+//!      sent to a random other target so a recovered deployment is measured again;
+//!    - `cost`: cheapest for this request (estimated input tokens and max output
+//!      tokens at the target's `price`), ties broken by latency.
 //! 2. Then the targets of each `fallbacks` alias, in order, recursively, each alias
 //!    at most once (cycles are cut).
 //! 3. No alias: `provider/model` names a provider explicitly; with the embedded
 //!    default, `claude-*` goes to `anthropic` and `gpt-*`/`o<digit>*`/`chatgpt-*` to
 //!    `openai`.
 //!
-//! The attempt loop in the proxy walks the list; later strategies (latency, cost,
-//! least in-flight) and health/circuit state plug in by reordering or filtering the
-//! targets of step 1.
+//! 4. `x-switchyard-target: provider` (or `provider/model`) keeps only matching
+//!    candidates: operators pin a request to one deployment.
+//!
+//! The attempt loop in the proxy walks the list. For each candidate it asks the
+//! deployment's circuit breaker (`deployment`), skipping open ones; it retries the
+//! same target up to `retries` times with backoff (`retry`) on retryable failures,
+//! then moves on. Health state is per deployment (provider + upstream model) and
+//! shared by every alias that uses it.
 
-use crate::config::{Alias, Config, Provider};
+pub mod deployment;
+pub mod retry;
+
+use crate::config::{Alias, Backoff, BreakerConfig, Config, Provider, Strategy, Target, Timeouts};
+use deployment::DeploymentStats;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Instant;
 
-/// One place a request may be sent.
+/// One place a request may be sent, with the settings of the target it came from.
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub provider: Arc<Provider>,
     /// Model name sent upstream.
     pub model: String,
+    /// Live state shared by every alias that uses this provider + model.
+    pub stats: Arc<DeploymentStats>,
+    pub timeouts: Timeouts,
+    pub retries: u32,
+    pub backoff: Backoff,
+    pub breaker: BreakerConfig,
+}
+
+/// What the strategies need to know about a request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RequestFacts {
+    pub stream: bool,
+    /// Rough input size (bytes / 4) for the cost strategy.
+    pub input_tokens: u64,
+    /// The client's max output tokens (or the provider default).
+    pub max_output_tokens: u64,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -32,68 +65,206 @@ pub enum RouteError {
     NoProviders,
     /// The model matches no alias, explicit provider or name rule.
     UnknownModel { model: String, known: Vec<String> },
+    /// `x-switchyard-target` names nothing this model can use.
+    PinMatchesNothing { pin: String, model: String },
 }
 
-/// Builds the ordered candidate list for a requested model name.
-pub fn candidates(config: &Config, model: &str) -> Result<Vec<Candidate>, RouteError> {
-    if config.providers.is_empty() {
-        return Err(RouteError::NoProviders);
-    }
-    if let Some(alias) = config.aliases.get(model) {
-        let mut out = Vec::new();
-        let mut seen = vec![alias.name.as_str()];
-        push_alias(config, alias, &mut out, &mut seen);
-        return Ok(out);
-    }
-    if let Some((provider, upstream_model)) = model.split_once('/') {
-        if let Some(i) = config.provider_by_name(provider) {
-            return Ok(vec![Candidate {
-                provider: config.providers[i].clone(),
-                model: upstream_model.to_string(),
-            }]);
+/// Builds candidate lists; owns the per-deployment state the strategies read.
+pub struct Router {
+    config: Arc<Config>,
+    stats: HashMap<(usize, String), Arc<DeploymentStats>>,
+}
+
+impl Router {
+    pub fn new(config: Arc<Config>) -> Self {
+        let mut stats = HashMap::new();
+        for alias in config.aliases.values() {
+            for t in &alias.targets {
+                stats
+                    .entry((t.provider, t.model.clone()))
+                    .or_insert_with(|| Arc::new(DeploymentStats::default()));
+            }
         }
+        Router { config, stats }
     }
-    if config.route_by_model_name {
-        if let Some(i) = provider_for_model_name(model).and_then(|p| config.provider_by_name(p)) {
-            return Ok(vec![Candidate {
-                provider: config.providers[i].clone(),
+
+    pub fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+
+    /// State of an alias target's deployment (for tests and admin views).
+    pub fn stats(&self, provider: &str, model: &str) -> Option<&Arc<DeploymentStats>> {
+        let idx = self.config.provider_by_name(provider)?;
+        self.stats.get(&(idx, model.to_string()))
+    }
+
+    /// The ordered candidate list for a requested model. `pin` (from the
+    /// `x-switchyard-target` header) keeps only candidates whose provider is `pin` or
+    /// whose `provider/model` is `pin`.
+    pub fn plan(
+        &self,
+        model: &str,
+        facts: &RequestFacts,
+        pin: Option<&str>,
+    ) -> Result<Vec<Candidate>, RouteError> {
+        let config = &self.config;
+        if config.providers.is_empty() {
+            return Err(RouteError::NoProviders);
+        }
+        let mut out = if let Some(alias) = config.aliases.get(model) {
+            let mut out = Vec::new();
+            let mut seen = vec![alias.name.as_str()];
+            self.push_alias(alias, facts, &mut out, &mut seen);
+            out
+        } else if let Some(c) = self.direct(model) {
+            vec![c]
+        } else {
+            return Err(RouteError::UnknownModel {
                 model: model.to_string(),
-            }]);
+                known: config.aliases.keys().take(20).cloned().collect(),
+            });
+        };
+        if let Some(pin) = pin {
+            out.retain(|c| {
+                c.provider.name == pin
+                    || pin
+                        .split_once('/')
+                        .is_some_and(|(p, m)| c.provider.name == p && c.model == m)
+            });
+            if out.is_empty() {
+                return Err(RouteError::PinMatchesNothing {
+                    pin: pin.to_string(),
+                    model: model.to_string(),
+                });
+            }
         }
+        Ok(out)
     }
-    Err(RouteError::UnknownModel {
-        model: model.to_string(),
-        known: config.aliases.keys().take(20).cloned().collect(),
-    })
-}
 
-fn push_alias<'a>(
-    config: &'a Config,
-    alias: &'a Alias,
-    out: &mut Vec<Candidate>,
-    seen: &mut Vec<&'a str>,
-) {
-    for t in weighted_order(alias) {
-        out.push(Candidate {
-            provider: config.providers[t.provider].clone(),
-            model: t.model.clone(),
-        });
+    /// `provider/model`, or (embedded default) a provider picked by model name.
+    fn direct(&self, model: &str) -> Option<Candidate> {
+        let config = &self.config;
+        let (idx, upstream) = match model.split_once('/') {
+            Some((p, m)) if config.provider_by_name(p).is_some() => {
+                (config.provider_by_name(p)?, m)
+            }
+            _ if config.route_by_model_name => (
+                config.provider_by_name(provider_for_model_name(model)?)?,
+                model,
+            ),
+            _ => return None,
+        };
+        let provider = config.providers[idx].clone();
+        Some(Candidate {
+            timeouts: provider.timeouts.over(Timeouts::default()),
+            provider,
+            model: upstream.to_string(),
+            // Ad-hoc names are unbounded (clients choose them): no shared state.
+            stats: Arc::new(DeploymentStats::default()),
+            retries: 0,
+            backoff: Backoff::default(),
+            breaker: BreakerConfig::default(),
+        })
     }
-    for f in &alias.fallbacks {
-        if seen.contains(&f.as_str()) {
-            continue;
+
+    fn push_alias<'a>(
+        &'a self,
+        alias: &'a Alias,
+        facts: &RequestFacts,
+        out: &mut Vec<Candidate>,
+        seen: &mut Vec<&'a str>,
+    ) {
+        for t in self.order(alias, facts) {
+            let provider = self.config.providers[t.provider].clone();
+            let timeouts = t.timeouts.over(
+                alias
+                    .timeouts
+                    .over(provider.timeouts.over(Timeouts::default())),
+            );
+            let stats = self
+                .stats
+                .get(&(t.provider, t.model.clone()))
+                .cloned()
+                .unwrap_or_default();
+            out.push(Candidate {
+                provider,
+                model: t.model.clone(),
+                stats,
+                timeouts,
+                retries: alias.retries,
+                backoff: alias.backoff,
+                breaker: alias.breaker,
+            });
         }
-        seen.push(f);
-        if let Some(next) = config.aliases.get(f) {
-            push_alias(config, next, out, seen);
+        for f in &alias.fallbacks {
+            if seen.contains(&f.as_str()) {
+                continue;
+            }
+            seen.push(f);
+            if let Some(next) = self.config.aliases.get(f) {
+                self.push_alias(next, facts, out, seen);
+            }
+        }
+    }
+
+    fn stats_of(&self, t: &Target) -> Option<&Arc<DeploymentStats>> {
+        self.stats.get(&(t.provider, t.model.clone()))
+    }
+
+    /// The alias's targets in the order its strategy prefers.
+    fn order<'a>(&self, alias: &'a Alias, facts: &RequestFacts) -> Vec<&'a Target> {
+        let now = Instant::now();
+        let latency = |t: &Target| {
+            self.stats_of(t)
+                .map_or(0.0, |s| s.latency_score(now, facts.stream))
+        };
+        match alias.strategy {
+            Strategy::Weighted => weighted_order(alias),
+            Strategy::LeastInflight => {
+                let mut v: Vec<&Target> = alias.targets.iter().collect();
+                fastrand::shuffle(&mut v);
+                v.sort_by_key(|t| self.stats_of(t).map_or(0, |s| s.inflight()));
+                v
+            }
+            Strategy::Latency => {
+                let mut v: Vec<(&Target, f64)> =
+                    alias.targets.iter().map(|t| (t, latency(t))).collect();
+                fastrand::shuffle(&mut v);
+                v.sort_by(|a, b| a.1.total_cmp(&b.1));
+                let mut v: Vec<&Target> = v.into_iter().map(|(t, _)| t).collect();
+                // A bounded share goes to a random other target so a recovered (or
+                // never measured) deployment is measured again.
+                if v.len() > 1 && fastrand::f64() < alias.exploration {
+                    let i = fastrand::usize(1..v.len());
+                    v.swap(0, i);
+                }
+                v
+            }
+            Strategy::Cost => {
+                let cost = |t: &Target| {
+                    t.price.map_or(f64::MAX, |p| {
+                        (facts.input_tokens as f64 * p.input
+                            + facts.max_output_tokens as f64 * p.output)
+                            / 1e6
+                    })
+                };
+                let mut v: Vec<(&Target, f64, f64)> = alias
+                    .targets
+                    .iter()
+                    .map(|t| (t, cost(t), latency(t)))
+                    .collect();
+                fastrand::shuffle(&mut v);
+                v.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.2.total_cmp(&b.2)));
+                v.into_iter().map(|(t, _, _)| t).collect()
+            }
         }
     }
 }
 
 /// Weighted random order without replacement: the first pick follows the weights,
-/// the rest stay available as in-alias retries.
-fn weighted_order(alias: &Alias) -> Vec<&crate::config::Target> {
-    let mut pool: Vec<&crate::config::Target> = alias.targets.iter().collect();
+/// the rest stay available as in-alias fallbacks.
+fn weighted_order(alias: &Alias) -> Vec<&Target> {
+    let mut pool: Vec<&Target> = alias.targets.iter().collect();
     let mut out = Vec::with_capacity(pool.len());
     while !pool.is_empty() {
         let total: u64 = pool.iter().map(|t| u64::from(t.weight.max(1))).sum();
@@ -133,6 +304,14 @@ mod tests {
         Some("secret-key".into())
     }
 
+    fn router() -> Router {
+        Router::new(Arc::new(config()))
+    }
+
+    fn candidates(r: &Router, model: &str) -> Result<Vec<Candidate>, RouteError> {
+        r.plan(model, &RequestFacts::default(), None)
+    }
+
     fn config() -> Config {
         Config::from_yaml(
             r#"
@@ -151,7 +330,7 @@ models:
 
     #[test]
     fn alias_targets_then_fallbacks_without_cycles() {
-        let c = config();
+        let c = router();
         let list = candidates(&c, "smart").unwrap();
         let models: Vec<&str> = list.iter().map(|c| c.model.as_str()).collect();
         assert_eq!(models.len(), 3);
@@ -163,7 +342,7 @@ models:
 
     #[test]
     fn weights_shape_the_first_pick() {
-        let c = config();
+        let c = router();
         let firsts = (0..4000)
             .filter(|_| candidates(&c, "smart").unwrap()[0].model == "m2")
             .count();
@@ -173,7 +352,7 @@ models:
 
     #[test]
     fn explicit_provider_and_unknown_models() {
-        let c = config();
+        let c = router();
         let l = candidates(&c, "o/gpt-4o").unwrap();
         assert_eq!(
             (l[0].provider.name.as_str(), l[0].model.as_str()),
@@ -197,5 +376,105 @@ models:
         assert_eq!(provider_for_model_name("gpt-5"), Some("openai"));
         assert_eq!(provider_for_model_name("o3-mini"), Some("openai"));
         assert_eq!(provider_for_model_name("ollama"), None);
+    }
+
+    fn strategy_router(strategy: &str, extra: &str) -> Router {
+        let yaml = format!(
+            r#"
+providers:
+  a: {{ type: anthropic, api_key: k1234567, base_url: "http://127.0.0.1:1" }}
+  o: {{ type: openai, api_key: k1234567, base_url: "http://127.0.0.1:2/v1" }}
+models:
+  m:
+    strategy: {strategy}
+    exploration: 0
+    targets:
+      - {{ provider: a, model: slow, price: {{ input: 3.0, output: 15.0 }} }}
+      - {{ provider: o, model: fast, price: {{ input: 0.15, output: 0.6 }} }}
+{extra}"#
+        );
+        Router::new(Arc::new(Config::from_yaml(&yaml, "t", &env).unwrap()))
+    }
+
+    #[test]
+    fn latency_prefers_the_faster_deployment() {
+        let r = strategy_router("latency", "");
+        let now = Instant::now();
+        let ms = std::time::Duration::from_millis;
+        r.stats("a", "slow")
+            .unwrap()
+            .observe_latency(now, ms(300), ms(900));
+        r.stats("o", "fast")
+            .unwrap()
+            .observe_latency(now, ms(20), ms(80));
+        for _ in 0..50 {
+            assert_eq!(candidates(&r, "m").unwrap()[0].model, "fast");
+        }
+        // Load counts too: many requests in flight make "fast" the worse choice.
+        let guards: Vec<_> = (0..20)
+            .map(|_| r.stats("o", "fast").unwrap().start())
+            .collect();
+        assert_eq!(candidates(&r, "m").unwrap()[0].model, "slow");
+        drop(guards);
+    }
+
+    #[test]
+    fn cost_prefers_the_cheaper_deployment() {
+        let r = strategy_router("cost", "");
+        let facts = RequestFacts {
+            stream: false,
+            input_tokens: 1000,
+            max_output_tokens: 1000,
+        };
+        for _ in 0..20 {
+            let plan = r.plan("m", &facts, None).unwrap();
+            assert_eq!(plan[0].model, "fast");
+            assert_eq!(plan[1].model, "slow", "the dearer one stays as a fallback");
+        }
+    }
+
+    #[test]
+    fn least_inflight_prefers_the_idle_deployment() {
+        let r = strategy_router("least_inflight", "");
+        let _busy = r.stats("a", "slow").unwrap().start();
+        for _ in 0..20 {
+            assert_eq!(candidates(&r, "m").unwrap()[0].model, "fast");
+        }
+    }
+
+    #[test]
+    fn pin_header_keeps_matching_candidates() {
+        let r = strategy_router("weighted", "");
+        let plan = r.plan("m", &RequestFacts::default(), Some("a")).unwrap();
+        assert_eq!(plan.len(), 1);
+        assert_eq!(plan[0].model, "slow");
+        let plan = r
+            .plan("m", &RequestFacts::default(), Some("o/fast"))
+            .unwrap();
+        assert_eq!(plan[0].provider.name, "o");
+        assert!(matches!(
+            r.plan("m", &RequestFacts::default(), Some("x")),
+            Err(RouteError::PinMatchesNothing { .. })
+        ));
+    }
+
+    #[test]
+    fn timeouts_layer_target_over_alias_over_provider() {
+        let yaml = r#"
+providers:
+  a: { type: anthropic, api_key: k1234567, base_url: "http://127.0.0.1:1", timeouts: { connect_ms: 111, idle_ms: 222 } }
+models:
+  m:
+    timeouts: { idle_ms: 333, total_ms: 444 }
+    targets: [ { provider: a, model: x, timeouts: { total_ms: 555 } } ]
+"#;
+        let r = Router::new(Arc::new(Config::from_yaml(yaml, "t", &env).unwrap()));
+        let t = candidates(&r, "m").unwrap()[0].timeouts;
+        let ms = std::time::Duration::from_millis;
+        assert_eq!(
+            (t.connect, t.idle, t.total),
+            (ms(111), ms(333), Some(ms(555)))
+        );
+        assert_eq!(t.first_byte, Timeouts::default().first_byte);
     }
 }

@@ -5,7 +5,7 @@
 //! request). Exchanges use Pingora's HTTP/1 connector, whose pool keeps connections
 //! alive between requests.
 
-use crate::config::{Config, Provider};
+use crate::config::{Config, Provider, Timeouts};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -18,6 +18,9 @@ use pingora_core::services::background::BackgroundService;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_load_balancing::health_check::HttpHealthCheck;
+use pingora_load_balancing::selection::RoundRobin;
+use pingora_load_balancing::LoadBalancer;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
@@ -31,6 +34,8 @@ const RESOLVE_EVERY: Duration = Duration::from_secs(30);
 pub struct Upstreams {
     connector: Connector,
     peers: HashMap<String, ArcSwap<Vec<SocketAddr>>>,
+    /// Providers with `addresses`: replicas behind a health-checked load balancer.
+    balanced: HashMap<String, Arc<LoadBalancer<RoundRobin>>>,
     providers: Vec<Arc<Provider>>,
 }
 
@@ -46,7 +51,8 @@ pub enum AttemptError {
         status: u16,
         /// The provider's own error message, if its body had one.
         message: Option<String>,
-        retry_after: Option<String>,
+        /// From `retry-after-ms` / `retry-after`.
+        retry_after: Option<Duration>,
     },
     /// The provider answered something unusable.
     Protocol(String),
@@ -59,6 +65,14 @@ impl AttemptError {
         match self {
             AttemptError::Status { status, .. } => !matches!(status, 400 | 413 | 422),
             _ => true,
+        }
+    }
+
+    /// How long the provider asked to be left alone, if it said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            AttemptError::Status { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 
@@ -145,10 +159,22 @@ impl Exchange {
 }
 
 impl Upstreams {
-    /// Resolves every provider once (blocking; called before the server starts).
+    /// Resolves every provider once (blocking; called before the server starts) and
+    /// builds load balancers for providers with `addresses`. The balancers that have
+    /// a health check are returned too, to be run as background services.
     pub fn new(config: &Config) -> Self {
         let mut peers = HashMap::new();
+        let mut balanced = HashMap::new();
         for p in &config.providers {
+            if !p.addresses.is_empty() {
+                match balancer(p) {
+                    Ok(lb) => {
+                        balanced.insert(p.name.clone(), Arc::new(lb));
+                    }
+                    Err(e) => warn!("provider '{}': addresses: {e}", p.name),
+                }
+                continue;
+            }
             let addrs = resolve_blocking(p);
             if addrs.is_empty() {
                 warn!(
@@ -162,31 +188,54 @@ impl Upstreams {
         Upstreams {
             connector: Connector::new(Some(opts)),
             peers,
+            balanced,
             providers: config.providers.clone(),
         }
+    }
+
+    /// Balancers with an active health check, to run as background services.
+    pub fn health_checked(&self) -> Vec<(String, Arc<LoadBalancer<RoundRobin>>)> {
+        self.providers
+            .iter()
+            .filter(|p| p.health_check.is_some())
+            .filter_map(|p| Some((p.name.clone(), self.balanced.get(&p.name)?.clone())))
+            .collect()
     }
 
     /// Whether at least one provider has an address (readiness).
     pub fn any_resolved(&self) -> bool {
         self.peers.values().any(|a| !a.load().is_empty())
+            || self
+                .balanced
+                .values()
+                .any(|lb| lb.select(b"", 16).is_some())
     }
 
-    fn peer(&self, p: &Provider) -> Result<HttpPeer, AttemptError> {
-        let addrs = self
-            .peers
-            .get(&p.name)
-            .map(|a| a.load_full())
-            .unwrap_or_default();
-        let Some(addr) = addrs.get(fastrand::usize(0..addrs.len().max(1))).copied() else {
-            return Err(AttemptError::Connect(format!(
-                "cannot resolve {}:{}",
-                p.host, p.port
-            )));
+    fn peer(&self, p: &Provider, t: &Timeouts) -> Result<HttpPeer, AttemptError> {
+        let addr = if let Some(lb) = self.balanced.get(&p.name) {
+            let backend = lb.select(b"", 256).ok_or_else(|| {
+                AttemptError::Connect(format!("no healthy address among {:?}", p.addresses))
+            })?;
+            backend.addr.as_inet().copied().ok_or_else(|| {
+                AttemptError::Connect("replica address is not an IP address".into())
+            })?
+        } else {
+            let addrs = self
+                .peers
+                .get(&p.name)
+                .map(|a| a.load_full())
+                .unwrap_or_default();
+            addrs
+                .get(fastrand::usize(0..addrs.len().max(1)))
+                .copied()
+                .ok_or_else(|| {
+                    AttemptError::Connect(format!("cannot resolve {}:{}", p.host, p.port))
+                })?
         };
         let mut peer = HttpPeer::new(addr, p.tls, p.host.clone());
-        peer.options.connection_timeout = Some(p.connect_timeout);
-        peer.options.total_connection_timeout = Some(p.connect_timeout * 2);
-        peer.options.read_timeout = Some(p.read_timeout);
+        peer.options.connection_timeout = Some(t.connect);
+        peer.options.total_connection_timeout = Some(t.connect.saturating_mul(2));
+        peer.options.read_timeout = Some(t.first_byte);
         peer.options.write_timeout = Some(Duration::from_secs(60));
         peer.options.idle_timeout = Some(POOL_IDLE);
         Ok(peer)
@@ -197,10 +246,11 @@ impl Upstreams {
     pub async fn send(
         &self,
         provider: &Provider,
+        timeouts: &Timeouts,
         header: &RequestHeader,
         body: &[u8],
     ) -> Result<Exchange, AttemptError> {
-        let peer = self.peer(provider)?;
+        let peer = self.peer(provider, timeouts)?;
         for try_fresh in [false, true] {
             let (mut session, reused) = if try_fresh {
                 let (s, _) = self
@@ -227,11 +277,13 @@ impl Upstreams {
             session.write_timeout = peer.options.write_timeout;
             match exchange(&mut session, header, body).await {
                 Ok(resp) => {
+                    // From here on, the read timeout is the gap allowed between chunks.
+                    session.read_timeout = Some(timeouts.idle);
                     return Ok(Exchange {
                         session,
                         peer,
                         header: resp,
-                    })
+                    });
                 }
                 Err(e) if reused && !try_fresh => {
                     debug!(
@@ -265,6 +317,26 @@ async fn exchange(
         .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "no response header"))
 }
 
+/// A round-robin balancer over a provider's replicas, with its HTTP health check.
+fn balancer(p: &Provider) -> std::io::Result<LoadBalancer<RoundRobin>> {
+    let mut lb = LoadBalancer::<RoundRobin>::try_from_iter(p.addresses.iter().map(String::as_str))?;
+    if let Some(h) = &p.health_check {
+        let mut hc = HttpHealthCheck::new(&p.host_header, p.tls);
+        hc.req = RequestHeader::build("GET", h.path.as_bytes(), None)
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        hc.req
+            .insert_header("host", p.host_header.as_str())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        hc.consecutive_success = h.healthy_after;
+        hc.consecutive_failure = h.unhealthy_after;
+        hc.peer_template.options.connection_timeout = Some(h.timeout);
+        hc.peer_template.options.read_timeout = Some(h.timeout);
+        lb.set_health_check(Box::new(hc));
+        lb.health_check_frequency = Some(h.interval);
+    }
+    Ok(lb)
+}
+
 fn resolve_blocking(p: &Provider) -> Vec<SocketAddr> {
     match (p.host.as_str(), p.port).to_socket_addrs() {
         Ok(it) => it.collect(),
@@ -286,7 +358,7 @@ impl BackgroundService for Resolver {
         let names: Vec<Arc<Provider>> = ups
             .providers
             .iter()
-            .filter(|p| p.host.parse::<std::net::IpAddr>().is_err())
+            .filter(|p| p.addresses.is_empty() && p.host.parse::<std::net::IpAddr>().is_err())
             .cloned()
             .collect();
         if names.is_empty() {

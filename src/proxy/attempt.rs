@@ -1,0 +1,611 @@
+//! The attempt loop: walk the candidate list, ask each deployment's breaker, send,
+//! retry the same target with backoff or move on, and deliver the response (plain or
+//! streamed, translated when the formats differ).
+//!
+//! Failure rules (see `AttemptError::try_next`): connect errors, timeouts, 429, 5xx,
+//! 401/403/404 from a provider, unreadable responses and streams that fail before
+//! any content move on; 400/413/422 from a provider are the request's fault and are
+//! returned at once. Nothing moves on once a byte went to the client: a stream that
+//! breaks later ends with an error event in the client's format.
+
+use super::ctx::RequestCtx;
+use super::error::{redact, GatewayError};
+use super::Gateway;
+use crate::config::Provider;
+use crate::formats::model::{ChatRequest, ErrorKind};
+use crate::formats::stream::{StreamObserver, StreamTranslator};
+use crate::formats::{self, ApiFormat, EncodeOptions};
+use crate::metrics;
+use crate::routing::deployment::{Admission, Outcome};
+use crate::routing::retry::{parse_retry_after, retry_delay};
+use crate::routing::Candidate;
+use crate::upstream::{AttemptError, Exchange};
+use bytes::Bytes;
+use log::{debug, info};
+use pingora_error::{Error, ErrorType};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::Session;
+use std::time::{Duration, Instant};
+
+/// Largest non-streaming provider response the gateway will buffer.
+const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
+/// Largest provider error body read (the message is all that is kept).
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// How an attempt that did not fail ended.
+enum Delivered {
+    /// The response went out; `ttft` is when its first byte did.
+    Done { ttft: Duration },
+    /// A stream broke after bytes went out (ended with an error event).
+    Broken,
+    /// The client went away; the upstream request was dropped with it.
+    ClientGone,
+}
+
+/// What one upstream attempt needs besides the candidate.
+struct Attempt<'a> {
+    api: ApiFormat,
+    cand: &'a Candidate,
+    header: RequestHeader,
+    body: Vec<u8>,
+    include_usage: bool,
+    dropped: Vec<String>,
+}
+
+impl Gateway {
+    /// Tries each candidate in order until one delivers a response.
+    pub(super) async fn attempt_loop(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        api: ApiFormat,
+        body: &[u8],
+        model: &str,
+        plan: Vec<Candidate>,
+    ) -> Result<(), GatewayError> {
+        let mut canonical: Option<ChatRequest> = None;
+        let mut last: Option<(String, String, AttemptError)> = None;
+        let mut reopens: Option<Instant> = None;
+        let anthropic_beta = session
+            .req_header()
+            .headers
+            .get("anthropic-beta")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        'candidates: for cand in &plan {
+            let provider = &cand.provider;
+            let (upstream_body, dropped) = self.upstream_body(api, body, cand, &mut canonical)?;
+            let include_usage = canonical.as_ref().is_none_or(|r| r.include_usage);
+            let header = upstream_header(
+                provider,
+                upstream_body.len(),
+                ctx.stream,
+                anthropic_beta.as_deref(),
+            )
+            .map_err(|e| {
+                GatewayError::new(
+                    ErrorKind::Internal,
+                    format!("building upstream request: {e}"),
+                )
+            })?;
+            let attempt = Attempt {
+                api,
+                cand,
+                header,
+                body: upstream_body,
+                include_usage,
+                dropped,
+            };
+            let mut retry = 0;
+            loop {
+                if let Admission::No { until } = cand.stats.admit(Instant::now()) {
+                    reopens = Some(reopens.map_or(until, |r| r.min(until)));
+                    info!(
+                        "request_id={} provider={} model={} skipped: circuit open",
+                        ctx.request_id, provider.name, cand.model
+                    );
+                    continue 'candidates;
+                }
+                ctx.attempts += 1;
+                let started = Instant::now();
+                let result = {
+                    let _inflight = cand.stats.start();
+                    self.attempt(session, ctx, &attempt).await
+                };
+                let now = Instant::now();
+                let e = match result {
+                    Ok(Delivered::Done { ttft }) => {
+                        cand.stats.record(now, Outcome::Success, &cand.breaker);
+                        cand.stats.observe_latency(now, ttft, now - started);
+                        metrics::ATTEMPTS
+                            .with_label_values(&[&provider.name, "ok"])
+                            .inc();
+                        return Ok(());
+                    }
+                    Ok(Delivered::Broken) => {
+                        cand.stats.record(now, Outcome::Failure, &cand.breaker);
+                        metrics::ATTEMPTS
+                            .with_label_values(&[&provider.name, "broken_stream"])
+                            .inc();
+                        return Ok(());
+                    }
+                    Ok(Delivered::ClientGone) => {
+                        metrics::ATTEMPTS
+                            .with_label_values(&[&provider.name, "client_gone"])
+                            .inc();
+                        return Ok(());
+                    }
+                    Err(e) => e,
+                };
+                cand.stats.record(now, breaker_outcome(&e), &cand.breaker);
+                metrics::ATTEMPTS
+                    .with_label_values(&[&provider.name, e.label()])
+                    .inc();
+                info!(
+                    "request_id={} attempt={} provider={} model={} failed: {} ({})",
+                    ctx.request_id,
+                    ctx.attempts,
+                    provider.name,
+                    cand.model,
+                    e.label(),
+                    redact(&format!("{e:?}"), &self.secrets)
+                );
+                if !e.try_next() {
+                    last = Some((provider.name.clone(), cand.model.clone(), e));
+                    break 'candidates;
+                }
+                let delay = (retry < cand.retries)
+                    .then(|| {
+                        retry_delay(
+                            &cand.backoff,
+                            retry,
+                            e.retry_after(),
+                            cand.timeouts.total,
+                            fastrand::f64(),
+                        )
+                    })
+                    .flatten();
+                last = Some((provider.name.clone(), cand.model.clone(), e));
+                let Some(delay) = delay else { break };
+                debug!(
+                    "request_id={} retrying {} in {delay:?}",
+                    ctx.request_id, provider.name
+                );
+                retry += 1;
+                tokio::select! {
+                    _ = tokio::time::sleep(delay) => {}
+                    _ = client_gone(session) => {
+                        ctx.client_gone = true;
+                        return Ok(());
+                    }
+                }
+            }
+        }
+        ctx.provider = None;
+        let Some((provider, upstream_model, e)) = last else {
+            let wait = reopens.map_or(1, |r| {
+                r.saturating_duration_since(Instant::now()).as_secs().max(1)
+            });
+            ctx.error = Some("circuit_open".into());
+            let mut g = GatewayError::new(
+                ErrorKind::Overloaded,
+                format!(
+                    "every deployment for model '{model}' is cooling down after failures (circuit open); retry in {wait}s"
+                ),
+            );
+            g.retry_after = Some(wait.to_string());
+            return Err(g);
+        };
+        ctx.error = Some(e.label().to_string());
+        let mut g = GatewayError::from_attempt(&provider, &upstream_model, &e, ctx.attempts);
+        g.message = redact(&g.message, &self.secrets);
+        Err(g)
+    }
+
+    /// The body for one candidate: the client's bytes with `model` replaced when the
+    /// formats match, else the canonical request (parsed once) in the provider's format.
+    fn upstream_body(
+        &self,
+        api: ApiFormat,
+        body: &[u8],
+        cand: &Candidate,
+        canonical: &mut Option<ChatRequest>,
+    ) -> Result<(Vec<u8>, Vec<String>), GatewayError> {
+        let provider = &cand.provider;
+        if provider.format == api {
+            return Ok((formats::rewrite_model(body, &cand.model)?, Vec::new()));
+        }
+        let req = match canonical {
+            Some(r) => r,
+            None => canonical.insert(formats::parse_request(api, body)?),
+        };
+        let mut dropped = req.dropped.clone();
+        let opts = EncodeOptions {
+            model: &cand.model,
+            default_max_tokens: provider.default_max_tokens,
+            sampling_params: provider.accepts_sampling_params(),
+        };
+        let out = formats::encode_request(provider.format, req, &opts, &mut dropped)?;
+        Ok((out, dropped))
+    }
+
+    /// One upstream attempt, bounded by the candidate's total timeout, abandoned if
+    /// the client goes away.
+    async fn attempt(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        a: &Attempt<'_>,
+    ) -> Result<Delivered, AttemptError> {
+        let started = Instant::now();
+        let deadline = a.cand.timeouts.total.map(|t| started + t);
+        let provider = &a.cand.provider;
+        let timed_out = || {
+            AttemptError::Timeout(format!(
+                "no complete answer within the total timeout of {:?}",
+                a.cand.timeouts.total.unwrap_or_default()
+            ))
+        };
+        // Response header (and, when not streaming, the whole body) before anything
+        // goes to the client.
+        let fetch = async {
+            let mut ex = self
+                .upstreams
+                .send(provider, &a.cand.timeouts, &a.header, &a.body)
+                .await?;
+            if !(200..300).contains(&ex.status()) {
+                return Err(self.status_error(provider, ex).await);
+            }
+            let body = if ctx.stream {
+                None
+            } else {
+                Some(ex.read_all(MAX_RESPONSE_BYTES).await?)
+            };
+            Ok((ex, body))
+        };
+        let fetched = tokio::select! {
+            r = until(deadline, fetch) => r.unwrap_or_else(|| Err(timed_out())),
+            _ = client_gone(session) => {
+                ctx.client_gone = true;
+                return Ok(Delivered::ClientGone);
+            }
+        };
+        let (ex, body) = fetched?;
+        ctx.provider = Some(provider.name.clone());
+        ctx.upstream_model = Some(a.cand.model.clone());
+        match body {
+            Some(body) => {
+                self.plain_response(session, ctx, a, ex, body, started)
+                    .await
+            }
+            None => {
+                self.stream_response(session, ctx, a, ex, started, deadline)
+                    .await
+            }
+        }
+    }
+
+    /// Reads a provider error response into an `AttemptError::Status`.
+    async fn status_error(&self, provider: &Provider, mut ex: Exchange) -> AttemptError {
+        let status = ex.status();
+        let h = &ex.header.headers;
+        let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let retry_after = parse_retry_after(
+            header("retry-after-ms").as_deref(),
+            header("retry-after").as_deref(),
+        );
+        let err_body = ex.read_all(MAX_ERROR_BODY).await.unwrap_or_default();
+        ex.release(&self.upstreams).await;
+        let message = formats::provider_error_message(provider.format, &err_body)
+            .map(|m| redact(&m, &self.secrets));
+        AttemptError::Status {
+            status,
+            message,
+            retry_after,
+        }
+    }
+
+    /// Non-streaming: translate the provider body (already read) and send it.
+    async fn plain_response(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        a: &Attempt<'_>,
+        ex: Exchange,
+        body: Vec<u8>,
+        started: Instant,
+    ) -> Result<Delivered, AttemptError> {
+        let provider = &a.cand.provider;
+        let upstream_id = upstream_request_id(&ex.header);
+        ex.release(&self.upstreams).await;
+        let parsed = formats::parse_response(provider.format, &body)
+            .map_err(|e| AttemptError::Protocol(format!("unreadable response body: {e}")))?;
+        ctx.usage = Some(parsed.usage);
+        let out = if provider.format == a.api {
+            body
+        } else {
+            formats::encode_response(a.api, &parsed)
+        };
+        let ttft = started.elapsed();
+        let extra = self.provider_headers(ctx, provider, &a.dropped, upstream_id);
+        let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if self
+            .respond_json(session, ctx, 200, out, &extra)
+            .await
+            .is_err()
+        {
+            return Ok(Delivered::ClientGone);
+        }
+        Ok(Delivered::Done { ttft })
+    }
+
+    /// Streaming: relay provider events as they come, translated when formats differ,
+    /// flushing each. Output is held back until the stream produced real content, so
+    /// a provider that fails at once (error event, early close) can still be failed
+    /// over. Idle gaps beyond the idle timeout, the total timeout, or a provider that
+    /// breaks off end the client's stream with an error event in its own format.
+    async fn stream_response(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        a: &Attempt<'_>,
+        mut ex: Exchange,
+        started: Instant,
+        deadline: Option<Instant>,
+    ) -> Result<Delivered, AttemptError> {
+        let provider = &a.cand.provider;
+        let api = a.api;
+        let same = provider.format == api;
+        let mut observer = same.then(|| StreamObserver::new(api));
+        let mut translator =
+            (!same).then(|| StreamTranslator::new(provider.format, api, a.include_usage));
+        let upstream_id = upstream_request_id(&ex.header);
+        let mut held: Vec<u8> = Vec::new();
+        let mut committed = false;
+        let mut broken = false;
+        let mut ttft = Duration::ZERO;
+        let mut out: Vec<u8> = Vec::with_capacity(4096);
+        loop {
+            let chunk = tokio::select! {
+                r = until(deadline, ex.read_chunk()) => r.unwrap_or_else(|| Err(AttemptError::Timeout(
+                    format!("stream exceeded the total timeout of {:?}", a.cand.timeouts.total.unwrap_or_default())))),
+                _ = client_gone(session) => {
+                    // Dropping `ex` closes the upstream connection, which cancels
+                    // the generation at the provider.
+                    ctx.client_gone = true;
+                    return Ok(Delivered::ClientGone);
+                }
+            };
+            let ended = matches!(chunk, Ok(None));
+            match chunk {
+                Ok(Some(bytes)) => match (&mut observer, &mut translator) {
+                    (Some(o), _) => {
+                        o.observe(&bytes);
+                        out.extend_from_slice(&bytes);
+                    }
+                    (_, Some(t)) => t.feed(&bytes, &mut out),
+                    _ => {}
+                },
+                Ok(None) => match (&mut observer, &mut translator) {
+                    (Some(o), _) => {
+                        o.finish();
+                        if let Some(msg) = o.status().error.clone().filter(|_| !o.status().done) {
+                            out.extend_from_slice(&stream_error_event(
+                                api,
+                                ErrorKind::Upstream,
+                                &msg,
+                            ));
+                        }
+                    }
+                    (_, Some(t)) => t.finish(&mut out),
+                    _ => {}
+                },
+                Err(e) => {
+                    if !committed {
+                        return Err(e);
+                    }
+                    let msg = match &e {
+                        AttemptError::Timeout(m) => format!("the provider stream stalled: {m}"),
+                        other => format!(
+                            "the provider stream broke off before it finished ({})",
+                            other.label()
+                        ),
+                    };
+                    match &mut translator {
+                        Some(t) => t.abort(ErrorKind::Upstream, &msg, &mut out),
+                        None => out.extend_from_slice(&stream_error_event(
+                            api,
+                            ErrorKind::Upstream,
+                            &msg,
+                        )),
+                    }
+                    ctx.error = Some(e.label().to_string());
+                    broken = true;
+                }
+            }
+            let status = match (&observer, &translator) {
+                (Some(o), _) => o.status().clone(),
+                (_, Some(t)) => t.status().clone(),
+                _ => Default::default(),
+            };
+            if !committed {
+                if let Some(msg) = status.error.as_ref().filter(|_| !status.produced) {
+                    return Err(AttemptError::Protocol(format!(
+                        "stream error before any content: {}",
+                        redact(msg, &self.secrets)
+                    )));
+                }
+                if !status.produced {
+                    if ended {
+                        return Err(AttemptError::Protocol(
+                            "stream ended before any content".into(),
+                        ));
+                    }
+                    held.append(&mut out);
+                    continue;
+                }
+                committed = true;
+                ttft = started.elapsed();
+                let extra = self.provider_headers(ctx, provider, &a.dropped, upstream_id.clone());
+                if self.start_stream(session, ctx, &extra).await.is_err() {
+                    ctx.client_gone = true;
+                    return Ok(Delivered::ClientGone);
+                }
+                held.append(&mut out);
+                std::mem::swap(&mut held, &mut out);
+            }
+            if !out.is_empty() {
+                let data = Bytes::from(std::mem::replace(&mut out, Vec::with_capacity(4096)));
+                if session
+                    .write_response_body(Some(data), false)
+                    .await
+                    .is_err()
+                {
+                    ctx.client_gone = true;
+                    return Ok(Delivered::ClientGone);
+                }
+            }
+            if status.error.is_some() && !broken {
+                // The provider reported an error mid-stream (already rendered).
+                ctx.error = Some("provider_stream_error".into());
+                broken = true;
+            }
+            if ended || broken {
+                let _ = session.write_response_body(None, true).await;
+                break;
+            }
+        }
+        ctx.usage = Some(match (&observer, &translator) {
+            (Some(o), _) => o.usage(),
+            (_, Some(t)) => t.usage(),
+            _ => Default::default(),
+        });
+        if broken {
+            return Ok(Delivered::Broken);
+        }
+        ex.release(&self.upstreams).await;
+        Ok(Delivered::Done { ttft })
+    }
+
+    async fn start_stream(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        extra: &[(&'static str, String)],
+    ) -> pingora_error::Result<()> {
+        let mut resp = ResponseHeader::build(200, Some(8))?;
+        resp.insert_header("content-type", "text/event-stream")?;
+        resp.insert_header("cache-control", "no-cache")?;
+        resp.insert_header("transfer-encoding", "chunked")?;
+        resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        for (k, v) in extra {
+            resp.insert_header(*k, v.as_str())?;
+        }
+        ctx.status = 200;
+        ctx.ttfb = Some(ctx.started.elapsed());
+        session.write_response_header(Box::new(resp), false).await
+    }
+}
+
+/// Runs `fut` until `deadline`; `None` if the deadline passed first.
+async fn until<T>(
+    deadline: Option<Instant>,
+    fut: impl std::future::Future<Output = T>,
+) -> Option<T> {
+    match deadline {
+        None => Some(fut.await),
+        Some(d) => tokio::time::timeout_at(d.into(), fut).await.ok(),
+    }
+}
+
+/// Resolves when the client closes its connection (the request body is fully read,
+/// so anything else on the socket is the close).
+async fn client_gone(session: &mut Session) {
+    match session.read_body_or_idle(true).await {
+        Ok(Some(_)) => std::future::pending().await,
+        _ => {}
+    }
+}
+
+fn breaker_outcome(e: &AttemptError) -> Outcome {
+    match e {
+        AttemptError::Status {
+            status: 429,
+            retry_after,
+            ..
+        } => Outcome::RateLimited(*retry_after),
+        AttemptError::Status {
+            status: 400 | 413 | 422,
+            ..
+        } => Outcome::Neutral,
+        _ => Outcome::Failure,
+    }
+}
+
+/// The provider's own request id, passed on for support tickets.
+fn upstream_request_id(h: &ResponseHeader) -> Option<String> {
+    h.headers
+        .get("request-id")
+        .or_else(|| h.headers.get("x-request-id"))
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+}
+
+/// An error event in the client's stream format.
+fn stream_error_event(api: ApiFormat, kind: ErrorKind, message: &str) -> Vec<u8> {
+    let body = formats::encode_error(api, kind, message);
+    let mut out = Vec::with_capacity(body.len() + 24);
+    let name = match api {
+        ApiFormat::OpenAi => None,
+        ApiFormat::Anthropic => Some("error"),
+    };
+    formats::sse::write_event(&mut out, name, &String::from_utf8_lossy(&body));
+    out
+}
+
+/// The request sent to a provider: its path, host, auth and framing. The client's
+/// own headers are not forwarded (their credentials are for the gateway), except
+/// `anthropic-beta` to Anthropic providers.
+fn upstream_header(
+    p: &Provider,
+    body_len: usize,
+    stream: bool,
+    anthropic_beta: Option<&str>,
+) -> pingora_error::Result<RequestHeader> {
+    let mut h = RequestHeader::build("POST", p.path.as_bytes(), Some(9))?;
+    h.insert_header("host", p.host_header.as_str())?;
+    h.insert_header("content-type", "application/json")?;
+    h.insert_header("content-length", body_len.to_string())?;
+    h.insert_header("accept-encoding", "identity")?;
+    h.insert_header(
+        "accept",
+        if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        },
+    )?;
+    h.insert_header(
+        "user-agent",
+        concat!("switchyard/", env!("CARGO_PKG_VERSION")),
+    )?;
+    match p.format {
+        ApiFormat::OpenAi => {
+            let mut v = http::HeaderValue::from_str(&format!("Bearer {}", p.api_key))
+                .or_else(|_| Error::e_explain(ErrorType::InvalidHTTPHeader, "api key"))?;
+            v.set_sensitive(true);
+            h.insert_header("authorization", v)?;
+        }
+        ApiFormat::Anthropic => {
+            let mut v = http::HeaderValue::from_str(&p.api_key)
+                .or_else(|_| Error::e_explain(ErrorType::InvalidHTTPHeader, "api key"))?;
+            v.set_sensitive(true);
+            h.insert_header("x-api-key", v)?;
+            h.insert_header("anthropic-version", p.anthropic_version.as_str())?;
+            if let Some(b) = anthropic_beta {
+                h.insert_header("anthropic-beta", b)?;
+            }
+        }
+    }
+    Ok(h)
+}
