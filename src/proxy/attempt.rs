@@ -521,9 +521,9 @@ async fn until<T>(
 /// Resolves when the client closes its connection (the request body is fully read,
 /// so anything else on the socket is the close).
 async fn client_gone(session: &mut Session) {
-    match session.read_body_or_idle(true).await {
-        Ok(Some(_)) => std::future::pending().await,
-        _ => {}
+    if let Ok(Some(_)) = session.read_body_or_idle(true).await {
+        // Bytes of a pipelined request, not a close: keep waiting for the close.
+        std::future::pending::<()>().await
     }
 }
 
