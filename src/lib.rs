@@ -11,6 +11,7 @@ pub mod admin;
 pub mod config;
 pub mod formats;
 pub mod metrics;
+pub mod net;
 pub mod proxy;
 pub mod routing;
 pub mod upstream;

@@ -77,6 +77,9 @@ pub struct Provider {
     /// `Host` header value (with port when not the scheme default).
     pub host_header: String,
     pub api_key: String,
+    /// The credential header value, built once (`Bearer <key>` or the bare key);
+    /// marked sensitive so it is never logged by the HTTP stack.
+    pub auth_value: http::HeaderValue,
     pub anthropic_version: String,
     pub default_max_tokens: u32,
     /// Self-hosted replicas (`host:port`); empty = resolve `host` (SaaS providers).
@@ -530,6 +533,22 @@ fn build_provider(
         errors.push(format!("{at}.api_key: contains a line break"));
     }
     check_timeouts(&p.timeouts, &format!("{at}.timeouts"), errors);
+    let auth_text = match format {
+        ApiFormat::OpenAi => format!("Bearer {api_key}"),
+        ApiFormat::Anthropic => api_key.clone(),
+    };
+    let auth_value = match http::HeaderValue::from_str(&auth_text) {
+        Ok(mut v) => {
+            v.set_sensitive(true);
+            v
+        }
+        Err(_) => {
+            errors.push(format!(
+                "{at}.api_key: contains characters that cannot go in an HTTP header"
+            ));
+            http::HeaderValue::from_static("")
+        }
+    };
     let addresses = p.addresses.clone();
     for (i, a) in addresses.iter().enumerate() {
         let ok = a
@@ -570,6 +589,7 @@ fn build_provider(
         path,
         host_header,
         api_key,
+        auth_value,
         anthropic_version: p
             .anthropic_version
             .unwrap_or_else(|| DEFAULT_ANTHROPIC_VERSION.to_string()),

@@ -144,6 +144,25 @@ pub fn parse_response(format: ApiFormat, body: &[u8]) -> Result<ChatResponse, Tr
     }
 }
 
+/// Only the usage of a provider's complete response: pass-through bodies are forwarded
+/// as they are, so nothing else needs to be materialised.
+pub fn parse_usage(format: ApiFormat, body: &[u8]) -> Result<model::Usage, TranslateError> {
+    #[derive(Deserialize)]
+    struct WithUsage<U> {
+        #[serde(default = "Option::default")]
+        usage: Option<U>,
+    }
+    Ok(match format {
+        ApiFormat::OpenAi => from_json::<WithUsage<openai::OpenAiUsage>>(body)?
+            .usage
+            .map(openai::OpenAiUsage::into_usage),
+        ApiFormat::Anthropic => from_json::<WithUsage<anthropic::AnthropicUsage>>(body)?
+            .usage
+            .map(anthropic::AnthropicUsage::into_usage),
+    }
+    .unwrap_or_default())
+}
+
 /// Renders a complete response for a client speaking `format`.
 pub fn encode_response(format: ApiFormat, resp: &ChatResponse) -> Vec<u8> {
     match format {
@@ -195,6 +214,18 @@ pub fn rewrite_model(body: &[u8], model: &str) -> Result<Vec<u8>, TranslateError
     }
     out.push(b'}');
     Ok(out)
+}
+
+/// Top-level keys of `body` that are not in `known` and not `null`: the fields a
+/// translation drops (and reports). A borrowed scan, no value is materialised.
+pub fn unknown_fields(body: &[u8], known: &[&str]) -> Result<Vec<String>, TranslateError> {
+    let members: RawMembers = from_json(body)?;
+    Ok(members
+        .0
+        .into_iter()
+        .filter(|(k, v)| !known.contains(&k.as_ref()) && v.get() != "null")
+        .map(|(k, _)| k.into_owned())
+        .collect())
 }
 
 /// Top-level object members in order, values kept as raw JSON text.

@@ -22,7 +22,6 @@ use crate::routing::Candidate;
 use crate::upstream::{AttemptError, Exchange};
 use bytes::Bytes;
 use log::{debug, info};
-use pingora_error::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
 use std::time::{Duration, Instant};
@@ -318,12 +317,13 @@ impl Gateway {
         let provider = &a.cand.provider;
         let upstream_id = upstream_request_id(&ex.header);
         ex.release(&self.upstreams).await;
-        let parsed = formats::parse_response(provider.format, &body)
-            .map_err(|e| AttemptError::Protocol(format!("unreadable response body: {e}")))?;
-        ctx.usage = Some(parsed.usage);
+        let unreadable = |e| AttemptError::Protocol(format!("unreadable response body: {e}"));
         let out = if provider.format == a.api {
+            ctx.usage = Some(formats::parse_usage(provider.format, &body).map_err(unreadable)?);
             body
         } else {
+            let parsed = formats::parse_response(provider.format, &body).map_err(unreadable)?;
+            ctx.usage = Some(parsed.usage);
             formats::encode_response(a.api, &parsed)
         };
         let ttft = started.elapsed();
@@ -591,16 +591,10 @@ fn upstream_header(
     )?;
     match p.format {
         ApiFormat::OpenAi => {
-            let mut v = http::HeaderValue::from_str(&format!("Bearer {}", p.api_key))
-                .or_else(|_| Error::e_explain(ErrorType::InvalidHTTPHeader, "api key"))?;
-            v.set_sensitive(true);
-            h.insert_header("authorization", v)?;
+            h.insert_header("authorization", p.auth_value.clone())?;
         }
         ApiFormat::Anthropic => {
-            let mut v = http::HeaderValue::from_str(&p.api_key)
-                .or_else(|_| Error::e_explain(ErrorType::InvalidHTTPHeader, "api key"))?;
-            v.set_sensitive(true);
-            h.insert_header("x-api-key", v)?;
+            h.insert_header("x-api-key", p.auth_value.clone())?;
             h.insert_header("anthropic-version", p.anthropic_version.as_str())?;
             if let Some(b) = anthropic_beta {
                 h.insert_header("anthropic-beta", b)?;

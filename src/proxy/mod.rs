@@ -251,6 +251,11 @@ impl Gateway {
             }
             ctx.status = status;
             ctx.ttfb = Some(ctx.started.elapsed());
+            // Header and body leave as one segment (see `crate::net`).
+            let _cork = session
+                .as_downstream()
+                .stream()
+                .map(|s| crate::net::Cork::new(s.id()));
             session.write_response_header(Box::new(resp), false).await?;
             session
                 .write_response_body(Some(Bytes::from(body)), true)

@@ -304,11 +304,15 @@ async fn exchange(
     header: &RequestHeader,
     body: &[u8],
 ) -> pingora_error::Result<ResponseHeader> {
-    session
-        .write_request_header(Box::new(header.clone()))
-        .await?;
-    session.write_body(body).await?;
-    session.finish_body().await?;
+    {
+        // Header and body leave as one segment (see `crate::net`).
+        let _cork = crate::net::Cork::new(session.stream().id());
+        session
+            .write_request_header(Box::new(header.clone()))
+            .await?;
+        session.write_body(body).await?;
+        session.finish_body().await?;
+    }
     session.read_response().await?;
     session.respect_keepalive();
     session

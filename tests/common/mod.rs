@@ -123,6 +123,16 @@ impl Gateway {
     }
 
     fn start_cmd(yaml: Option<&str>, env: &[(&str, String)], args: &[&str]) -> Gateway {
+        for _ in 0..5 {
+            let mut gw = Self::spawn(yaml, env, args);
+            if gw.wait_ready() {
+                return gw;
+            }
+        }
+        panic!("gateway failed to start five times (ports taken?)");
+    }
+
+    fn spawn(yaml: Option<&str>, env: &[(&str, String)], args: &[&str]) -> Gateway {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = free_port();
         let admin_port = free_port();
@@ -156,23 +166,29 @@ impl Gateway {
             )
             .spawn()
             .expect("gateway starts");
-        let gw = Gateway {
+        Gateway {
             child,
             port,
             admin_port,
             log,
             _dir: dir,
-        };
-        gw.wait_ready();
-        gw
+        }
     }
 
-    fn wait_ready(&self) {
+    /// Waits for `/healthz`; `false` if the process exited first (its port was taken
+    /// between `free_port` and the bind: the caller retries on new ports).
+    fn wait_ready(&mut self) -> bool {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return false;
+            }
             if let Ok(r) = client().get(format!("{}/healthz", self.base())).send() {
-                if r.status().is_success() {
-                    return;
+                // Ours, not a stranger on a recycled port: it answers in JSON with our id.
+                let ours = r.headers().get("x-request-id").is_some();
+                if r.status().is_success() && ours && self.child.try_wait().ok().flatten().is_none()
+                {
+                    return true;
                 }
             }
             std::thread::sleep(Duration::from_millis(50));

@@ -8,9 +8,26 @@ use crate::formats::model::{
 use crate::formats::{from_json, EncodeOptions, TranslateError};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 // === wire types: what clients send ===
+
+/// Top-level request fields this module maps; anything else is reported as dropped.
+const KNOWN_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "max_tokens",
+    "system",
+    "metadata",
+    "stop_sequences",
+    "stream",
+    "temperature",
+    "top_p",
+    "top_k",
+    "tools",
+    "tool_choice",
+    "thinking",
+];
 
 #[derive(Deserialize)]
 struct InRequest {
@@ -38,8 +55,6 @@ struct InRequest {
     tool_choice: Option<InToolChoice>,
     #[serde(default)]
     thinking: Option<InThinking>,
-    #[serde(flatten)]
-    extra: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -327,12 +342,8 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
             }
         },
     };
-    out.dropped = req
-        .extra
-        .into_iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, _)| k)
-        .collect();
+    // Fields this module does not map are dropped when translating (and reported).
+    out.dropped = crate::formats::unknown_fields(body, KNOWN_FIELDS)?;
     Ok(out)
 }
 

@@ -7,9 +7,28 @@ use crate::formats::model::{
 use crate::formats::{from_json, EncodeOptions, TranslateError};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 // === wire types: what clients send ===
+
+/// Top-level request fields this module maps; anything else is reported as dropped.
+const KNOWN_FIELDS: &[&str] = &[
+    "model",
+    "messages",
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "max_tokens",
+    "max_completion_tokens",
+    "temperature",
+    "top_p",
+    "stop",
+    "stream",
+    "stream_options",
+    "user",
+    "reasoning_effort",
+    "n",
+];
 
 #[derive(Deserialize)]
 struct InRequest {
@@ -41,10 +60,6 @@ struct InRequest {
     reasoning_effort: Option<String>,
     #[serde(default)]
     n: Option<u32>,
-    /// Everything else (seed, response_format, logprobs, ...): reported as dropped when
-    /// the target cannot take it.
-    #[serde(flatten)]
-    extra: Map<String, Value>,
 }
 
 #[derive(Deserialize)]
@@ -333,12 +348,8 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
         }),
         Some(InToolChoice::Named { function }) => Some(ToolChoice::Named(function.name)),
     };
-    out.dropped = req
-        .extra
-        .into_iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, _)| k)
-        .collect();
+    // Fields this module does not map are dropped when translating (and reported).
+    out.dropped = crate::formats::unknown_fields(body, KNOWN_FIELDS)?;
     Ok(out)
 }
 
