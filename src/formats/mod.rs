@@ -228,6 +228,46 @@ pub fn unknown_fields(body: &[u8], known: &[&str]) -> Result<Vec<String>, Transl
         .collect())
 }
 
+/// A JSON string or array (`"content": "hi"` / `"content": [...]`), read without
+/// serde's untagged-enum buffering (which copies the whole value into a temporary
+/// tree first; measured as the main cost of translating large requests).
+#[derive(Debug)]
+pub enum StrOrSeq<T> {
+    Str(String),
+    Seq(Vec<T>),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for StrOrSeq<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = StrOrSeq<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string or an array")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(StrOrSeq::Str(v.to_owned()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(StrOrSeq::Str(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                Vec::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))
+                    .map(StrOrSeq::Seq)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A required field that was absent: 400 naming it.
+pub fn missing(path: String) -> TranslateError {
+    TranslateError::new(path, "missing field")
+}
+
 /// Top-level object members in order, values kept as raw JSON text.
 struct RawMembers<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
 

@@ -13,28 +13,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// Raw JSON carried through (schemas, tool inputs, cache markers), comparable by text.
-///
-/// Deserialised through a `Value` because serde_json's `RawValue` cannot be read from
-/// inside tagged or untagged enums (serde buffers those), where most of these live.
-#[derive(Debug, Clone, Serialize)]
+/// Raw JSON carried through untouched (schemas, tool inputs, cache markers),
+/// comparable by text. Read as a borrowed-then-copied slice, never as a `Value` tree;
+/// the wire types that hold it are plain structs (serde cannot give `RawValue` from
+/// inside tagged or untagged enums, which is one reason they are avoided).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RawJson(pub Box<RawValue>);
-
-impl<'de> Deserialize<'de> for RawJson {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let v = serde_json::Value::deserialize(d)?;
-        RawValue::from_string(v.to_string())
-            .map(RawJson)
-            .map_err(serde::de::Error::custom)
-    }
-}
-
-impl RawJson {
-    pub fn get(&self) -> &str {
-        self.0.get()
-    }
-}
 
 impl PartialEq for RawJson {
     fn eq(&self, other: &Self) -> bool {

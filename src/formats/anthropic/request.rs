@@ -5,7 +5,7 @@ use crate::formats::model::{
     ChatRequest, ContentPart, Effort, ImageSource, Message, RawJson, Reasoning, Role, SystemPart,
     Tool, ToolChoice,
 };
-use crate::formats::{from_json, EncodeOptions, TranslateError};
+use crate::formats::{from_json, missing, EncodeOptions, StrOrSeq, TranslateError};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -57,12 +57,7 @@ struct InRequest {
     thinking: Option<InThinking>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum InSystem {
-    Text(String),
-    Blocks(Vec<InSystemBlock>),
-}
+type InSystem = StrOrSeq<InSystemBlock>;
 
 #[derive(Deserialize)]
 struct InSystemBlock {
@@ -90,56 +85,73 @@ struct InMessage {
     content: InContent,
 }
 
+type InContent = StrOrSeq<InBlock>;
+
+/// One content block, read flat (no tagged-enum buffering); required fields per
+/// type are checked when converting.
 #[derive(Deserialize)]
-#[serde(untagged)]
-enum InContent {
-    Text(String),
-    Blocks(Vec<InBlock>),
+struct InBlock {
+    #[serde(rename = "type")]
+    kind: InBlockKind,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    cache_control: Option<RawJson>,
+    #[serde(default)]
+    source: Option<InImageSource>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    input: Option<RawJson>,
+    #[serde(default)]
+    tool_use_id: Option<String>,
+    #[serde(default)]
+    content: Option<InContent>,
+    #[serde(default)]
+    is_error: Option<bool>,
+    #[serde(default)]
+    thinking: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum InBlockKind {
+    Text,
+    Image,
+    ToolUse,
+    ToolResult,
+    Thinking,
+    RedactedThinking,
+    Document,
+    SearchResult,
+    ServerToolUse,
+    WebSearchToolResult,
 }
 
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum InBlock {
-    Text {
-        text: String,
-        #[serde(default)]
-        cache_control: Option<RawJson>,
-    },
-    Image {
-        source: InImageSource,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        input: RawJson,
-    },
-    ToolResult {
-        tool_use_id: String,
-        #[serde(default)]
-        content: Option<InContent>,
-        #[serde(default)]
-        is_error: Option<bool>,
-    },
-    Thinking {
-        thinking: String,
-        #[serde(default)]
-        signature: Option<String>,
-    },
-    RedactedThinking {
-        data: String,
-    },
-    Document {},
-    SearchResult {},
-    ServerToolUse {},
-    WebSearchToolResult {},
+struct InImageSource {
+    #[serde(rename = "type")]
+    kind: InSourceKind,
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+    #[serde(default)]
+    url: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum InImageSource {
-    Base64 { media_type: String, data: String },
-    Url { url: String },
-    File {},
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum InSourceKind {
+    Base64,
+    Url,
+    File,
 }
 
 #[derive(Deserialize)]
@@ -156,22 +168,22 @@ struct InTool {
 }
 
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum InToolChoice {
-    Auto {
-        #[serde(default)]
-        disable_parallel_tool_use: Option<bool>,
-    },
-    Any {
-        #[serde(default)]
-        disable_parallel_tool_use: Option<bool>,
-    },
-    Tool {
-        name: String,
-        #[serde(default)]
-        disable_parallel_tool_use: Option<bool>,
-    },
-    None {},
+struct InToolChoice {
+    #[serde(rename = "type")]
+    kind: InToolChoiceKind,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    disable_parallel_tool_use: Option<bool>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum InToolChoiceKind {
+    Auto,
+    Any,
+    Tool,
+    None,
 }
 
 #[derive(Deserialize)]
@@ -186,68 +198,69 @@ struct InThinking {
 
 fn blocks(content: InContent, path: &str) -> Result<Vec<ContentPart>, TranslateError> {
     let list = match content {
-        InContent::Text(text) => {
+        StrOrSeq::Str(text) => {
             return Ok(vec![ContentPart::Text {
                 text,
                 cache_control: None,
             }])
         }
-        InContent::Blocks(b) => b,
+        StrOrSeq::Seq(b) => b,
     };
     let mut out = Vec::with_capacity(list.len());
     for (i, b) in list.into_iter().enumerate() {
-        let at = || format!("{path}.content[{i}]");
-        out.push(match b {
-            InBlock::Text {
-                text,
-                cache_control,
-            } => ContentPart::Text {
-                text,
-                cache_control,
+        let at = |f: &str| format!("{path}.content[{i}].{f}");
+        let need = |v: Option<String>, f: &str| v.ok_or_else(|| missing(at(f)));
+        out.push(match b.kind {
+            InBlockKind::Text => ContentPart::Text {
+                text: need(b.text, "text")?,
+                cache_control: b.cache_control,
             },
-            InBlock::Image { source } => ContentPart::Image(match source {
-                InImageSource::Base64 { media_type, data } => {
-                    ImageSource::Base64 { media_type, data }
-                }
-                InImageSource::Url { url } => ImageSource::Url(url),
-                InImageSource::File {} => {
-                    return Err(TranslateError::new(
-                        format!("{}.source", at()),
-                        "file-id images exist only at Anthropic; send base64 or url images",
-                    ))
-                }
-            }),
-            InBlock::ToolUse { id, name, input } => ContentPart::ToolCall {
-                id,
-                name,
-                arguments: input.get().to_string(),
+            InBlockKind::Image => {
+                let src = b.source.ok_or_else(|| missing(at("source")))?;
+                ContentPart::Image(match src.kind {
+                    InSourceKind::Base64 => ImageSource::Base64 {
+                        media_type: need(src.media_type, "source.media_type")?,
+                        data: need(src.data, "source.data")?,
+                    },
+                    InSourceKind::Url => ImageSource::Url(need(src.url, "source.url")?),
+                    InSourceKind::File => {
+                        return Err(TranslateError::new(
+                            at("source"),
+                            "file-id images exist only at Anthropic; send base64 or url images",
+                        ))
+                    }
+                })
+            }
+            InBlockKind::ToolUse => ContentPart::ToolCall {
+                id: need(b.id, "id")?,
+                name: need(b.name, "name")?,
+                arguments: b
+                    .input
+                    .ok_or_else(|| missing(at("input")))?
+                    .get()
+                    .to_string(),
             },
-            InBlock::ToolResult {
-                tool_use_id,
-                content,
-                is_error,
-            } => ContentPart::ToolResult {
-                tool_call_id: tool_use_id,
-                content: match content {
+            InBlockKind::ToolResult => ContentPart::ToolResult {
+                tool_call_id: need(b.tool_use_id, "tool_use_id")?,
+                content: match b.content {
                     None => Vec::new(),
-                    Some(c) => blocks(c, &at())?,
+                    Some(c) => blocks(c, &format!("{path}.content[{i}]"))?,
                 },
-                is_error: is_error.unwrap_or(false),
+                is_error: b.is_error.unwrap_or(false),
             },
-            InBlock::Thinking {
-                thinking,
-                signature,
-            } => ContentPart::Thinking {
-                text: thinking,
-                signature,
+            InBlockKind::Thinking => ContentPart::Thinking {
+                text: need(b.thinking, "thinking")?,
+                signature: b.signature,
             },
-            InBlock::RedactedThinking { data } => ContentPart::RedactedThinking { data },
-            InBlock::Document {}
-            | InBlock::SearchResult {}
-            | InBlock::ServerToolUse {}
-            | InBlock::WebSearchToolResult {} => {
+            InBlockKind::RedactedThinking => ContentPart::RedactedThinking {
+                data: need(b.data, "data")?,
+            },
+            InBlockKind::Document
+            | InBlockKind::SearchResult
+            | InBlockKind::ServerToolUse
+            | InBlockKind::WebSearchToolResult => {
                 return Err(TranslateError::new(
-                    format!("{}.type", at()),
+                    at("type"),
                     "documents, search results and server tools can only be sent to an \
                      Anthropic provider; route this model to an Anthropic target",
                 ))
@@ -275,11 +288,11 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
     };
     out.system = match req.system {
         None => Vec::new(),
-        Some(InSystem::Text(text)) => vec![SystemPart {
+        Some(StrOrSeq::Str(text)) => vec![SystemPart {
             text,
             cache_control: None,
         }],
-        Some(InSystem::Blocks(b)) => b
+        Some(StrOrSeq::Seq(b)) => b
             .into_iter()
             .map(|b| SystemPart {
                 text: b.text,
@@ -314,17 +327,17 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
     }
     let (choice, disable_parallel) = match req.tool_choice {
         None => (None, None),
-        Some(InToolChoice::Auto {
-            disable_parallel_tool_use,
-        }) => (Some(ToolChoice::Auto), disable_parallel_tool_use),
-        Some(InToolChoice::Any {
-            disable_parallel_tool_use,
-        }) => (Some(ToolChoice::Required), disable_parallel_tool_use),
-        Some(InToolChoice::Tool {
-            name,
-            disable_parallel_tool_use,
-        }) => (Some(ToolChoice::Named(name)), disable_parallel_tool_use),
-        Some(InToolChoice::None {}) => (Some(ToolChoice::None), None),
+        Some(c) => {
+            let choice = match c.kind {
+                InToolChoiceKind::Auto => ToolChoice::Auto,
+                InToolChoiceKind::Any => ToolChoice::Required,
+                InToolChoiceKind::None => ToolChoice::None,
+                InToolChoiceKind::Tool => {
+                    ToolChoice::Named(c.name.ok_or_else(|| missing("tool_choice.name".into()))?)
+                }
+            };
+            (Some(choice), c.disable_parallel_tool_use)
+        }
     };
     out.tool_choice = choice;
     out.parallel_tool_calls = disable_parallel.map(|d| !d);

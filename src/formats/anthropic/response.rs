@@ -22,25 +22,34 @@ struct InResponse {
     usage: AnthropicUsage,
 }
 
+/// A content block, read flat (no tagged-enum buffering).
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum InBlock {
-    Text {
-        text: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        input: RawJson,
-    },
-    Thinking {
-        thinking: String,
-        #[serde(default)]
-        signature: Option<String>,
-    },
-    RedactedThinking {
-        data: String,
-    },
+struct InBlock {
+    #[serde(rename = "type")]
+    kind: InBlockKind,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    input: Option<RawJson>,
+    #[serde(default)]
+    thinking: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+    #[serde(default)]
+    data: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum InBlockKind {
+    Text,
+    ToolUse,
+    Thinking,
+    RedactedThinking,
     /// Server tool blocks and future types: nothing an OpenAI client can show.
     #[serde(other)]
     Other,
@@ -52,25 +61,26 @@ pub fn parse(body: &[u8]) -> Result<ChatResponse, TranslateError> {
     let content = r
         .content
         .into_iter()
-        .filter_map(|b| match b {
-            InBlock::Text { text } => Some(ContentPart::Text {
-                text,
+        .filter_map(|b| match b.kind {
+            InBlockKind::Text => Some(ContentPart::Text {
+                text: b.text.unwrap_or_default(),
                 cache_control: None,
             }),
-            InBlock::ToolUse { id, name, input } => Some(ContentPart::ToolCall {
-                id,
-                name,
-                arguments: input.get().to_string(),
+            InBlockKind::ToolUse => Some(ContentPart::ToolCall {
+                id: b.id.unwrap_or_default(),
+                name: b.name.unwrap_or_default(),
+                arguments: b
+                    .input
+                    .map_or_else(|| "{}".to_string(), |i| i.get().to_string()),
             }),
-            InBlock::Thinking {
-                thinking,
-                signature,
-            } => Some(ContentPart::Thinking {
-                text: thinking,
-                signature,
+            InBlockKind::Thinking => Some(ContentPart::Thinking {
+                text: b.thinking.unwrap_or_default(),
+                signature: b.signature,
             }),
-            InBlock::RedactedThinking { data } => Some(ContentPart::RedactedThinking { data }),
-            InBlock::Other => None,
+            InBlockKind::RedactedThinking => Some(ContentPart::RedactedThinking {
+                data: b.data.unwrap_or_default(),
+            }),
+            InBlockKind::Other => None,
         })
         .collect();
     Ok(ChatResponse {

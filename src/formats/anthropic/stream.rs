@@ -10,29 +10,37 @@ use serde::{Deserialize, Serialize};
 
 // === decoding (provider -> canonical) ===
 
+/// One stream event, read flat (no tagged-enum buffering per event).
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum InEvent {
-    MessageStart {
-        message: InMessage,
-    },
-    ContentBlockStart {
-        index: usize,
-        content_block: InBlockStart,
-    },
-    ContentBlockDelta {
-        index: usize,
-        delta: InDelta,
-    },
-    ContentBlockStop {},
-    MessageDelta {
-        delta: InMessageDelta,
-        #[serde(default)]
-        usage: Option<AnthropicUsage>,
-    },
-    MessageStop {},
-    Ping {},
-    Error {},
+struct InEvent {
+    #[serde(rename = "type")]
+    kind: InEventKind,
+    #[serde(default)]
+    message: Option<InMessage>,
+    #[serde(default)]
+    index: usize,
+    #[serde(default)]
+    content_block: Option<InBlockStart>,
+    #[serde(default)]
+    delta: Option<InDelta>,
+    #[serde(default)]
+    usage: Option<AnthropicUsage>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum InEventKind {
+    MessageStart,
+    ContentBlockStart,
+    ContentBlockDelta,
+    ContentBlockStop,
+    MessageDelta,
+    MessageStop,
+    Ping,
+    Error,
+    /// Event types added later are skipped, as Anthropic's versioning policy asks.
+    #[serde(other)]
+    Other,
 }
 
 #[derive(Deserialize)]
@@ -46,51 +54,59 @@ struct InMessage {
 }
 
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum InBlockStart {
-    Text {
-        #[serde(default)]
-        text: String,
-    },
-    ToolUse {
-        id: String,
-        name: String,
-        #[serde(default)]
-        input: Option<RawJson>,
-    },
-    Thinking {
-        #[serde(default)]
-        thinking: String,
-    },
+struct InBlockStart {
+    #[serde(rename = "type")]
+    kind: InBlockKind,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    thinking: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    input: Option<RawJson>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum InBlockKind {
+    Text,
+    ToolUse,
+    Thinking,
     #[serde(other)]
     Other,
 }
 
+/// `content_block_delta.delta` and `message_delta.delta` share this shape.
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum InDelta {
-    TextDelta {
-        text: String,
-    },
-    InputJsonDelta {
-        partial_json: String,
-    },
-    ThinkingDelta {
-        thinking: String,
-    },
-    SignatureDelta {
-        signature: String,
-    },
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-struct InMessageDelta {
+struct InDelta {
+    #[serde(rename = "type", default)]
+    kind: Option<InDeltaKind>,
+    #[serde(default)]
+    text: String,
+    #[serde(default)]
+    partial_json: String,
+    #[serde(default)]
+    thinking: String,
+    #[serde(default)]
+    signature: String,
     #[serde(default)]
     stop_reason: Option<String>,
     #[serde(default)]
     stop_sequence: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum InDeltaKind {
+    TextDelta,
+    InputJsonDelta,
+    ThinkingDelta,
+    SignatureDelta,
+    #[serde(other)]
+    Other,
 }
 
 /// Per-stream state for decoding an Anthropic provider stream.
@@ -109,8 +125,6 @@ impl AnthropicDecoder {
         }
         let parsed: InEvent = match serde_json::from_str(&ev.data) {
             Ok(e) => e,
-            // Unknown event types are skipped, as Anthropic's versioning policy asks.
-            Err(_) if ev.event.as_deref().is_some_and(|e| e != "error") => return,
             Err(e) => {
                 self.done = true;
                 out.push(StreamEvent::Error {
@@ -120,8 +134,14 @@ impl AnthropicDecoder {
                 return;
             }
         };
-        match parsed {
-            InEvent::MessageStart { message } => {
+        let index = parsed.index;
+        match parsed.kind {
+            InEventKind::MessageStart => {
+                let message = parsed.message.unwrap_or(InMessage {
+                    id: String::new(),
+                    model: String::new(),
+                    usage: None,
+                });
                 out.push(StreamEvent::Start {
                     id: message.id,
                     model: message.model,
@@ -130,75 +150,80 @@ impl AnthropicDecoder {
                     out.push(StreamEvent::Usage(u.into_usage()));
                 }
             }
-            InEvent::ContentBlockStart {
-                index,
-                content_block,
-            } => match content_block {
-                InBlockStart::Text { text } if !text.is_empty() => {
-                    out.push(StreamEvent::TextDelta(text))
-                }
-                InBlockStart::Thinking { thinking } if !thinking.is_empty() => {
-                    out.push(StreamEvent::ThinkingDelta(thinking))
-                }
-                InBlockStart::ToolUse { id, name, input } => {
-                    let ordinal = self.tools;
-                    self.tools += 1;
-                    self.tool_blocks.push((index, ordinal));
-                    out.push(StreamEvent::ToolCallStart {
-                        index: ordinal,
-                        id,
-                        name,
-                    });
-                    if let Some(i) = input.filter(|i| i.get().trim() != "{}") {
-                        out.push(StreamEvent::ToolCallArgs {
-                            index: ordinal,
-                            delta: i.get().to_string(),
-                        });
+            InEventKind::ContentBlockStart => {
+                let Some(block) = parsed.content_block else {
+                    return;
+                };
+                match block.kind {
+                    InBlockKind::Text if !block.text.is_empty() => {
+                        out.push(StreamEvent::TextDelta(block.text))
                     }
-                }
-                _ => {}
-            },
-            InEvent::ContentBlockDelta { index, delta } => match delta {
-                InDelta::TextDelta { text } => out.push(StreamEvent::TextDelta(text)),
-                InDelta::ThinkingDelta { thinking } => {
-                    out.push(StreamEvent::ThinkingDelta(thinking))
-                }
-                InDelta::SignatureDelta { signature } => {
-                    out.push(StreamEvent::SignatureDelta(signature))
-                }
-                InDelta::InputJsonDelta { partial_json } => {
-                    if let Some(&(_, ordinal)) = self.tool_blocks.iter().find(|(b, _)| *b == index)
-                    {
-                        out.push(StreamEvent::ToolCallArgs {
-                            index: ordinal,
-                            delta: partial_json,
-                        });
+                    InBlockKind::Thinking if !block.thinking.is_empty() => {
+                        out.push(StreamEvent::ThinkingDelta(block.thinking))
                     }
-                }
-                InDelta::Other => {}
-            },
-            InEvent::MessageDelta { delta, usage } => {
-                if let Some(u) = usage {
-                    out.push(StreamEvent::Usage(u.into_usage()));
-                }
-                if let Some(r) = delta.stop_reason {
-                    out.push(StreamEvent::Finish(parse_stop_reason(
-                        &r,
-                        delta.stop_sequence,
-                    )));
+                    InBlockKind::ToolUse => {
+                        let ordinal = self.tools;
+                        self.tools += 1;
+                        self.tool_blocks.push((index, ordinal));
+                        out.push(StreamEvent::ToolCallStart {
+                            index: ordinal,
+                            id: block.id,
+                            name: block.name,
+                        });
+                        if let Some(i) = block.input.filter(|i| i.get().trim() != "{}") {
+                            out.push(StreamEvent::ToolCallArgs {
+                                index: ordinal,
+                                delta: i.get().to_string(),
+                            });
+                        }
+                    }
+                    _ => {}
                 }
             }
-            InEvent::MessageStop {} => {
+            InEventKind::ContentBlockDelta => {
+                let Some(delta) = parsed.delta else { return };
+                match delta.kind {
+                    Some(InDeltaKind::TextDelta) => out.push(StreamEvent::TextDelta(delta.text)),
+                    Some(InDeltaKind::ThinkingDelta) => {
+                        out.push(StreamEvent::ThinkingDelta(delta.thinking))
+                    }
+                    Some(InDeltaKind::SignatureDelta) => {
+                        out.push(StreamEvent::SignatureDelta(delta.signature))
+                    }
+                    Some(InDeltaKind::InputJsonDelta) => {
+                        if let Some(&(_, ordinal)) =
+                            self.tool_blocks.iter().find(|(b, _)| *b == index)
+                        {
+                            out.push(StreamEvent::ToolCallArgs {
+                                index: ordinal,
+                                delta: delta.partial_json,
+                            });
+                        }
+                    }
+                    Some(InDeltaKind::Other) | None => {}
+                }
+            }
+            InEventKind::MessageDelta => {
+                if let Some(u) = parsed.usage {
+                    out.push(StreamEvent::Usage(u.into_usage()));
+                }
+                if let Some(d) = parsed.delta {
+                    if let Some(r) = d.stop_reason {
+                        out.push(StreamEvent::Finish(parse_stop_reason(&r, d.stop_sequence)));
+                    }
+                }
+            }
+            InEventKind::MessageStop => {
                 self.done = true;
                 out.push(StreamEvent::Done);
             }
-            InEvent::Error {} => {
+            InEventKind::Error => {
                 let (kind, message) = parse_error(&ev.data)
                     .unwrap_or((ErrorKind::Upstream, "provider stream error".into()));
                 self.done = true;
                 out.push(StreamEvent::Error { kind, message });
             }
-            InEvent::ContentBlockStop {} | InEvent::Ping {} => {}
+            InEventKind::ContentBlockStop | InEventKind::Ping | InEventKind::Other => {}
         }
     }
 

@@ -4,7 +4,7 @@ use crate::formats::model::{
     ChatRequest, ContentPart, Effort, ImageSource, Message, RawJson, Reasoning, Role, SystemPart,
     Tool, ToolChoice,
 };
-use crate::formats::{from_json, EncodeOptions, TranslateError};
+use crate::formats::{from_json, missing, EncodeOptions, StrOrSeq, TranslateError};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
@@ -62,49 +62,55 @@ struct InRequest {
     n: Option<u32>,
 }
 
+/// One message, read flat (no tagged-enum buffering); required fields per role are
+/// checked when converting.
 #[derive(Deserialize)]
-#[serde(tag = "role", rename_all = "lowercase")]
-enum InMessage {
-    System {
-        content: InContent,
-    },
-    Developer {
-        content: InContent,
-    },
-    User {
-        content: InContent,
-    },
-    Assistant {
-        #[serde(default)]
-        content: Option<InContent>,
-        #[serde(default)]
-        tool_calls: Option<Vec<InToolCall>>,
-        #[serde(default)]
-        refusal: Option<String>,
-        #[serde(default)]
-        reasoning_content: Option<String>,
-    },
-    Tool {
-        content: InContent,
-        tool_call_id: String,
-    },
+struct InMessage {
+    role: InRole,
+    #[serde(default)]
+    content: Option<InContent>,
+    #[serde(default)]
+    tool_calls: Option<Vec<InToolCall>>,
+    #[serde(default)]
+    tool_call_id: Option<String>,
+    #[serde(default)]
+    refusal: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum InContent {
-    Text(String),
-    Parts(Vec<InPart>),
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+enum InRole {
+    System,
+    Developer,
+    User,
+    Assistant,
+    Tool,
 }
 
+type InContent = StrOrSeq<InPart>;
+
 #[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum InPart {
-    Text { text: String },
-    ImageUrl { image_url: InImageUrl },
-    Refusal { refusal: String },
-    InputAudio {},
-    File {},
+struct InPart {
+    #[serde(rename = "type")]
+    kind: InPartKind,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    image_url: Option<InImageUrl>,
+    #[serde(default)]
+    refusal: Option<String>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+#[serde(rename_all = "snake_case")]
+enum InPartKind {
+    Text,
+    ImageUrl,
+    Refusal,
+    InputAudio,
+    File,
 }
 
 #[derive(Deserialize)]
@@ -147,11 +153,39 @@ struct InFunction {
     strict: Option<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
+/// `"auto"` or `{"type": "function", "function": {"name": ...}}`.
 enum InToolChoice {
     Mode(String),
     Named { function: InNamed },
+}
+
+impl<'de> Deserialize<'de> for InToolChoice {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = InToolChoice;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<InToolChoice, E> {
+                Ok(InToolChoice::Mode(v.to_owned()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                m: A,
+            ) -> Result<InToolChoice, A::Error> {
+                #[derive(Deserialize)]
+                struct Named {
+                    function: InNamed,
+                }
+                let n = Named::deserialize(serde::de::value::MapAccessDeserializer::new(m))?;
+                Ok(InToolChoice::Named {
+                    function: n.function,
+                })
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Deserialize)]
@@ -159,12 +193,7 @@ struct InNamed {
     name: String,
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum InStop {
-    One(String),
-    Many(Vec<String>),
-}
+type InStop = StrOrSeq<String>;
 
 #[derive(Deserialize)]
 struct InStreamOptions {
@@ -176,28 +205,34 @@ struct InStreamOptions {
 
 fn content_parts(content: InContent, path: &str) -> Result<Vec<ContentPart>, TranslateError> {
     match content {
-        InContent::Text(text) => Ok(vec![ContentPart::Text {
+        StrOrSeq::Str(text) => Ok(vec![ContentPart::Text {
             text,
             cache_control: None,
         }]),
-        InContent::Parts(parts) => parts
+        StrOrSeq::Seq(parts) => parts
             .into_iter()
             .enumerate()
-            .map(|(i, p)| match p {
-                InPart::Text { text } | InPart::Refusal { refusal: text } => {
-                    Ok(ContentPart::Text {
-                        text,
+            .map(|(i, p)| {
+                let at = |f: &str| format!("{path}.content[{i}].{f}");
+                match p.kind {
+                    InPartKind::Text => Ok(ContentPart::Text {
+                        text: p.text.ok_or_else(|| missing(at("text")))?,
                         cache_control: None,
-                    })
+                    }),
+                    InPartKind::Refusal => Ok(ContentPart::Text {
+                        text: p.refusal.ok_or_else(|| missing(at("refusal")))?,
+                        cache_control: None,
+                    }),
+                    InPartKind::ImageUrl => {
+                        let img = p.image_url.ok_or_else(|| missing(at("image_url")))?;
+                        Ok(ContentPart::Image(ImageSource::from_url(&img.url)))
+                    }
+                    InPartKind::InputAudio | InPartKind::File => Err(TranslateError::new(
+                        at("type"),
+                        "audio and file parts can only be sent to an OpenAI provider; \
+                         route this model to an OpenAI target or send text/images",
+                    )),
                 }
-                InPart::ImageUrl { image_url } => {
-                    Ok(ContentPart::Image(ImageSource::from_url(&image_url.url)))
-                }
-                InPart::InputAudio {} | InPart::File {} => Err(TranslateError::new(
-                    format!("{path}.content[{i}].type"),
-                    "audio and file parts can only be sent to an OpenAI provider; \
-                     route this model to an OpenAI target or send text/images",
-                )),
             })
             .collect(),
     }
@@ -205,16 +240,12 @@ fn content_parts(content: InContent, path: &str) -> Result<Vec<ContentPart>, Tra
 
 fn text_of(content: InContent) -> String {
     match content {
-        InContent::Text(t) => t,
-        InContent::Parts(parts) => {
-            let mut s = String::new();
-            for p in parts {
-                if let InPart::Text { text } = p {
-                    s.push_str(&text);
-                }
-            }
-            s
-        }
+        StrOrSeq::Str(t) => t,
+        StrOrSeq::Seq(parts) => parts
+            .into_iter()
+            .filter(|p| matches!(p.kind, InPartKind::Text))
+            .filter_map(|p| p.text)
+            .collect(),
     }
 }
 
@@ -235,8 +266,8 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
         user: req.user,
         stop: match req.stop {
             None => Vec::new(),
-            Some(InStop::One(s)) => vec![s],
-            Some(InStop::Many(v)) => v,
+            Some(StrOrSeq::Str(s)) => vec![s],
+            Some(StrOrSeq::Seq(v)) => v,
         },
         ..Default::default()
     };
@@ -259,40 +290,36 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
     }
     for (i, m) in req.messages.into_iter().enumerate() {
         let path = format!("messages[{i}]");
-        match m {
-            InMessage::System { content } | InMessage::Developer { content } => {
+        let content = |c: Option<InContent>| c.ok_or_else(|| missing(format!("{path}.content")));
+        match m.role {
+            InRole::System | InRole::Developer => {
                 out.system.push(SystemPart {
-                    text: text_of(content),
+                    text: text_of(content(m.content)?),
                     cache_control: None,
                 });
             }
-            InMessage::User { content } => {
-                let content = content_parts(content, &path)?;
+            InRole::User => {
+                let content = content_parts(content(m.content)?, &path)?;
                 push_message(&mut out.messages, Role::User, content);
             }
-            InMessage::Assistant {
-                content,
-                tool_calls,
-                refusal,
-                reasoning_content,
-            } => {
+            InRole::Assistant => {
                 let mut parts = Vec::new();
-                if let Some(r) = reasoning_content.filter(|r| !r.is_empty()) {
+                if let Some(r) = m.reasoning_content.filter(|r| !r.is_empty()) {
                     parts.push(ContentPart::Thinking {
                         text: r,
                         signature: None,
                     });
                 }
-                if let Some(c) = content {
+                if let Some(c) = m.content {
                     parts.extend(content_parts(c, &path)?);
                 }
-                if let Some(r) = refusal {
+                if let Some(r) = m.refusal {
                     parts.push(ContentPart::Text {
                         text: r,
                         cache_control: None,
                     });
                 }
-                for call in tool_calls.unwrap_or_default() {
+                for call in m.tool_calls.unwrap_or_default() {
                     parts.push(ContentPart::ToolCall {
                         id: call.id,
                         name: call.function.name,
@@ -301,11 +328,11 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
                 }
                 push_message(&mut out.messages, Role::Assistant, parts);
             }
-            InMessage::Tool {
-                content,
-                tool_call_id,
-            } => {
-                let content = content_parts(content, &path)?;
+            InRole::Tool => {
+                let tool_call_id = m
+                    .tool_call_id
+                    .ok_or_else(|| missing(format!("{path}.tool_call_id")))?;
+                let content = content_parts(content(m.content)?, &path)?;
                 let part = ContentPart::ToolResult {
                     tool_call_id,
                     content,
