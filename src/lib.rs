@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod config;
 pub mod formats;
+pub mod logsink;
 pub mod metrics;
 pub mod net;
 pub mod proxy;

@@ -60,8 +60,17 @@ fn load(conf: Option<&str>) -> Config {
 }
 
 fn main() {
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    let mut logger =
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+    // Access-log lines go through a writer thread (no syscall on the request path).
+    // Not in daemon mode: the fork there would leave the thread behind.
+    if !cli.daemon {
+        logger.target(env_logger::Target::Pipe(Box::new(
+            switchyard::logsink::Sink::start(),
+        )));
+    }
+    logger.init();
     if let Some(Command::Check) = cli.command {
         let Some(path) = cli.conf.as_deref() else {
             eprintln!("switchyard check: give the file to check with -c FILE");

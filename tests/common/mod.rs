@@ -208,6 +208,20 @@ impl Gateway {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// The log once it contains `needle` (lines are written by a background thread,
+    /// after the response went out); panics with the log if it never does.
+    pub fn log_with(&self, needle: &str) -> String {
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log_text();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(Instant::now() < end, "log never showed {needle:?}:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn post(&self, path: &str, body: &Value) -> Reply {
         self.post_raw(path, serde_json::to_vec(body).expect("json"), &[])
     }
