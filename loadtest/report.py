@@ -1,0 +1,436 @@
+#!/usr/bin/env python3
+"""Builds loadtest/results/<name>.md (and a combined JSON) from the raw files that
+loadtest/run leaves in loadtest/results/<name>/: meta.env, commands.tsv, one JSON per
+step (switchyard-load --json), soak-verdict.json and the gateway log summaries.
+
+    loadtest/report.py loadtest/results/NAME --out loadtest/results/NAME.md --json loadtest/results/NAME.json
+"""
+
+import argparse
+import json
+import os
+import re
+
+# Targets from the issue.
+T_TRANS_PCT = 50.0
+T_PASS_PCT = 60.0
+T_P99_ADDED_MS = 0.5
+T_P50_ADDED_MS = 0.1
+T_STREAMS = 10000
+T_STREAM_RSS_MB = 300.0
+T_IDLE_RSS_MB = 30.0
+T_128_RSS_MB = 50.0
+T_SOAK_MB_10MIN = 1.0
+
+
+def read_meta(d):
+    meta = {}
+    p = os.path.join(d, "meta.env")
+    if os.path.exists(p):
+        for line in open(p):
+            line = line.rstrip("\n")
+            if "=" in line:
+                k, v = line.split("=", 1)
+                meta[k] = v
+    return meta
+
+
+def read_steps(d):
+    steps = {}
+    for f in sorted(os.listdir(d)):
+        if f.endswith(".json") and f not in ("soak-verdict.json",):
+            try:
+                steps[f[:-5]] = json.load(open(os.path.join(d, f)))
+            except (OSError, ValueError):
+                pass
+    return steps
+
+
+def read_commands(d):
+    out = []
+    p = os.path.join(d, "commands.tsv")
+    if os.path.exists(p):
+        for line in open(p):
+            parts = line.rstrip("\n").split("\t", 2)
+            if len(parts) == 3:
+                out.append(parts)
+    return out
+
+
+def watch(step, label):
+    for w in (step or {}).get("watch", []):
+        if w.get("label") == label:
+            return w
+    return {}
+
+
+def mb(kb):
+    return None if kb in (None, "") else float(kb) / 1024.0
+
+
+def f1(v, unit="", digits=1):
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.{digits}f}{unit}"
+    return f"{v}{unit}"
+
+
+def ms(us):
+    return None if us is None else us / 1000.0
+
+
+def pct(h, q):
+    if not h or not h.get("count"):
+        return None
+    return h.get(q)
+
+
+def other(step):
+    m = step.get("machine")
+    return f"{m['other_cores']:.2f}" if isinstance(m, dict) else "–"
+
+
+def errs(step):
+    e = step.get("errors") or {}
+    if not e:
+        return "0"
+    return f"{sum(e.values())} (" + ", ".join(f"{k}: {v}" for k, v in sorted(e.items())) + ")"
+
+
+def outcomes(step):
+    e = step.get("outcomes") or {}
+    return ", ".join(f"{k}: {v}" for k, v in sorted(e.items())) or "–"
+
+
+def verdict_row(rows, name, figure, threshold, ok, margin):
+    if isinstance(ok, str):
+        mark = ok
+    elif ok is None:
+        mark = "not measured"
+    else:
+        mark = "**met**" if ok else "**missed**"
+    rows.append(f"| {name} | {figure} | {threshold} | {mark} | {margin} |")
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("raw")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--json")
+    a = ap.parse_args()
+    d = a.raw
+    meta = read_meta(d)
+    steps = read_steps(d)
+    cmds = read_commands(d)
+    soak = None
+    if os.path.exists(os.path.join(d, "soak-verdict.json")):
+        soak = json.load(open(os.path.join(d, "soak-verdict.json")))
+    name = meta.get("name", os.path.basename(d.rstrip("/")))
+    rel = os.path.basename(d.rstrip("/"))
+
+    A, B, C = steps.get("a"), steps.get("b"), steps.get("c")
+    DD, DP, DT = steps.get("d_direct"), steps.get("d_pass"), steps.get("d_trans")
+    E, F, G = steps.get("e"), steps.get("f"), steps.get("g")
+    derived = {}
+    o = []
+    o.append(f"# Switchyard load test: {name}\n")
+    o.append(
+        f"Run {meta.get('date_utc', '?')} on commit `{meta.get('git_commit', '?')}`"
+        + (f" (+{meta.get('git_dirty')} modified tracked files)" if meta.get("git_dirty", "0") != "0" else "")
+        + f", gateway `server.threads: {meta.get('gateway_threads', '?')}`, "
+        f"gateway log level `{meta.get('gateway_log', '?')}`. Command: `{meta.get('run_command', 'loadtest/run')}`.\n"
+    )
+    others = [s["machine"]["other_cores"] for s in steps.values() if isinstance(s.get("machine"), dict)]
+    o.append(
+        f"All figures come from one run on a shared {meta.get('nproc', '?')}-core machine (load average "
+        f"{meta.get('loadavg_start', '?')} at the start, {meta.get('loadavg_end', '?')} at the end). "
+        + (f"Other processes used {min(others):.2f}–{max(others):.2f} cores during the steps "
+           "(column \"other cores\"); " if others else "")
+        + "driver, mock and gateway share the same cores, so throughput is bounded by their "
+        "combined CPU. Single figures vary by ±10–20 % between runs.\n"
+    )
+
+    # ---------------------------------------------------------------- targets
+    t = ["| target | measured | threshold | result | margin |", "|---|---|---|---|---|"]
+    a_rps = A and A.get("rps")
+    if A and B and a_rps:
+        p = 100.0 * B["rps"] / a_rps
+        derived["translated_pct_of_direct"] = round(p, 1)
+        verdict_row(t, "translated req/s vs direct (b / a)", f"{p:.1f} % ({B['rps']:.0f} / {a_rps:.0f})",
+                    f"≥ {T_TRANS_PCT:.0f} %", p >= T_TRANS_PCT, f"{p - T_TRANS_PCT:+.1f} pp")
+    else:
+        verdict_row(t, "translated req/s vs direct (b / a)", "–", f"≥ {T_TRANS_PCT:.0f} %", None, "")
+    if A and C and a_rps:
+        p = 100.0 * C["rps"] / a_rps
+        derived["passthrough_pct_of_direct"] = round(p, 1)
+        verdict_row(t, "pass-through req/s vs direct (c / a)", f"{p:.1f} % ({C['rps']:.0f} / {a_rps:.0f})",
+                    f"≥ {T_PASS_PCT:.0f} %", p >= T_PASS_PCT, f"{p - T_PASS_PCT:+.1f} pp")
+    else:
+        verdict_row(t, "pass-through req/s vs direct (c / a)", "–", f"≥ {T_PASS_PCT:.0f} %", None, "")
+    for label, G_ in (("pass-through", DP), ("translated", DT)):
+        if DD and G_:
+            for q, thr in (("p50", T_P50_ADDED_MS), ("p99", T_P99_ADDED_MS)):
+                added = (G_["latency_us"][q] - DD["latency_us"][q]) / 1000.0
+                derived[f"{q}_added_ms_{label}"] = round(added, 3)
+                verdict_row(t, f"{q} added at 1000 req/s, {label} (d)",
+                            f"{added:.3f} ms ({G_['latency_us'][q] / 1000:.3f} − {DD['latency_us'][q] / 1000:.3f})",
+                            f"≤ {thr} ms", added <= thr, f"{thr - added:+.3f} ms")
+        else:
+            verdict_row(t, f"latency added at 1000 req/s, {label} (d)", "–", "", None, "")
+    n_streams = int(meta.get("streams", "0") or 0)
+    if F:
+        err_total = F.get("errors_total", 0)
+        done = F.get("ok", 0)
+        scale = n_streams >= T_STREAMS
+        ok = err_total == 0 and done == n_streams
+        fig = f"{n_streams} streams: {done} complete, {err_total} errors"
+        if not scale:
+            fig += f" (run at {n_streams}, below the target's {T_STREAMS})"
+        small = f"met at {n_streams} (target scale not run)" if ok else "**missed** (below target scale too)"
+        verdict_row(t, f"{T_STREAMS:,} concurrent streams × 200 events: zero errors (f)", fig, "0 errors",
+                    ok if scale else small,
+                    "0 errors" if ok else f"{err_total} errors, {n_streams - done} not complete")
+        w = watch(F, "gateway")
+        peak = mb(w.get("rss_kb_peak"))
+        if peak is not None:
+            verdict_row(t, "peak gateway RSS during the streams (f)",
+                        f"{peak:.1f} MB at {n_streams} streams", f"≤ {T_STREAM_RSS_MB:.0f} MB"
+                        + ("" if scale else f" (at {T_STREAMS:,})"),
+                        (peak <= T_STREAM_RSS_MB) if scale else
+                        (f"under the limit at {n_streams} (target scale not run)" if peak <= T_STREAM_RSS_MB else False),
+                        f"{T_STREAM_RSS_MB - peak:+.1f} MB")
+    else:
+        verdict_row(t, "concurrent streams (f)", "–", "", None, "")
+    idle = mb(meta.get("gateway_idle_rss_kb"))
+    if idle is not None:
+        verdict_row(t, "idle gateway RSS (e)", f"{idle:.1f} MB", f"≤ {T_IDLE_RSS_MB:.0f} MB",
+                    idle <= T_IDLE_RSS_MB, f"{T_IDLE_RSS_MB - idle:+.1f} MB")
+    if E:
+        peak = mb(watch(E, "gateway").get("rss_kb_peak"))
+        verdict_row(t, "gateway RSS at 128 connections, non-streaming (e)", f"{peak:.1f} MB (peak)",
+                    f"≤ {T_128_RSS_MB:.0f} MB", peak <= T_128_RSS_MB, f"{T_128_RSS_MB - peak:+.1f} MB")
+    if soak:
+        s = soak["slope_mb_per_10min"]
+        verdict_row(t, f"soak RSS slope after warm-up (g, {soak['duration_min']:.1f} min)",
+                    f"{s:+.3f} MB / 10 min (± {soak['slope_stderr_mb_per_10min']:.3f}, R² {soak['r2']})",
+                    f"< {T_SOAK_MB_10MIN:.0f} MB / 10 min", s < T_SOAK_MB_10MIN,
+                    f"{T_SOAK_MB_10MIN - s:+.3f} MB / 10 min"
+                    + ("; short soak, see note" if soak["duration_min"] < 20 else ""))
+    o.append("## Targets\n")
+    o.extend(t)
+    o.append("")
+    if meta.get("stream_fd_warning"):
+        o.append(f"> fd limit: {meta['stream_fd_warning']}. Streams beyond that fail at "
+                 "accept or connect in the gateway; this is a machine limit (`ulimit -Hn`), "
+                 "not a gateway property.\n")
+
+    # ---------------------------------------------------------------- throughput
+    o.append("## Throughput (closed loop, 64 connections, 1 KB OpenAI-shaped requests)\n")
+    o.append("| step | path | req/s | % of direct | errors | p50 ms | p99 ms | p99.9 ms | gateway CPU µs/req | gateway CPU % | gateway peak RSS MB | mock CPU µs/req | driver CPU µs/req | other cores |")
+    o.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for key, label in (("a", "direct to mock"), ("b", "gateway, translated (OpenAI → anth)"),
+                       ("c", "gateway, pass-through (OpenAI → oai)")):
+        s = steps.get(key)
+        if not s:
+            continue
+        g, m, dr = watch(s, "gateway"), watch(s, "mock"), watch(s, "driver")
+        share = f"{100.0 * s['rps'] / a_rps:.1f} %" if a_rps else "–"
+        o.append(
+            f"| {key} | {label} | {s['rps']:.0f} | {share} | {errs(s)} | "
+            f"{f1(ms(pct(s['latency_us'], 'p50')), '', 3)} | {f1(ms(pct(s['latency_us'], 'p99')), '', 3)} | "
+            f"{f1(ms(pct(s['latency_us'], 'p99_9')), '', 3)} | {f1(g.get('cpu_us_per_request'))} | "
+            f"{f1(g.get('cpu_util_pct'))} | {f1(mb(g.get('rss_kb_peak')))} | "
+            f"{f1(m.get('cpu_us_per_request'))} | {f1(dr.get('cpu_us_per_request'))} | {other(s)} |")
+    o.append("")
+
+    # ---------------------------------------------------------------- latency
+    if DD or DP or DT:
+        o.append("## Latency at a fixed 1000 req/s (open loop, 1 KB, from the intended start)\n")
+        o.append("| step | path | achieved req/s | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | service p50 ms | service p99 ms | send lag p50 / p99 ms | gateway CPU % | other cores |")
+        o.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for key, label, s in (("d_direct", "direct to mock", DD), ("d_pass", "gateway pass-through", DP),
+                              ("d_trans", "gateway translated", DT)):
+            if not s:
+                continue
+            h, sv, lag = s["latency_us"], s["service_time_us"], s["send_lag_us"]
+            o.append(
+                f"| {key} | {label} | {s['rps']:.0f} | {errs(s)} | {f1(ms(pct(h, 'p50')), '', 3)} | "
+                f"{f1(ms(pct(h, 'p90')), '', 3)} | {f1(ms(pct(h, 'p99')), '', 3)} | {f1(ms(pct(h, 'p99_9')), '', 3)} | "
+                f"{f1(ms(pct(h, 'max')), '', 3)} | {f1(ms(pct(sv, 'p50')), '', 3)} | {f1(ms(pct(sv, 'p99')), '', 3)} | "
+                f"{f1(ms(pct(lag, 'p50')), '', 3)} / {f1(ms(pct(lag, 'p99')), '', 3)} | "
+                f"{f1(watch(s, 'gateway').get('cpu_util_pct'))} | {other(s)} |")
+        if DD:
+            rows = []
+            for label, s in (("pass-through", DP), ("translated", DT)):
+                if not s:
+                    continue
+                for q in ("p50", "p90", "p99", "p99_9"):
+                    add = (s["latency_us"][q] - DD["latency_us"][q]) / 1000.0
+                    sadd = (s["service_time_us"][q] - DD["service_time_us"][q]) / 1000.0
+                    derived[f"{q}_added_ms_{label}"] = round(add, 3)
+                    derived[f"{q}_service_added_ms_{label}"] = round(sadd, 3)
+                    rows.append(f"| {label} | {q.replace('_', '.')} | {add:+.3f} | {sadd:+.3f} |")
+            o.append("\nAdded by the gateway (gateway − direct):\n")
+            o.append("| path | quantile | added ms (from intended start) | added ms (service time, from send) |")
+            o.append("|---|---|---|---|")
+            o.extend(rows)
+        o.append("\nLatency is measured from each request's scheduled start (no coordinated omission); "
+                 "service time from the moment it was written. The send lag is the scheduler's own "
+                 "jitter and is common to both sides.\n")
+
+    # ---------------------------------------------------------------- memory
+    o.append("## Memory\n")
+    o.append("| figure | value |")
+    o.append("|---|---|")
+    o.append(f"| gateway idle RSS (2 s after start, before any request) | {f1(idle)} MB, {meta.get('gateway_idle_fds', '–')} fds |")
+    if E:
+        w = watch(E, "gateway")
+        o.append(f"| gateway RSS at 128 connections, non-streaming (e): peak / avg | {f1(mb(w.get('rss_kb_peak')))} / {f1(mb(w.get('rss_kb_avg')))} MB "
+                 f"({E['rps']:.0f} req/s, errors {errs(E)}, peak fds {w.get('fds_peak')}) |")
+    for step_key, label in (("b", "translated 64 conns (b)"), ("c", "pass-through 64 conns (c)")):
+        s = steps.get(step_key)
+        if s:
+            o.append(f"| gateway peak RSS, {label} | {f1(mb(watch(s, 'gateway').get('rss_kb_peak')))} MB |")
+    if F:
+        o.append(f"| gateway peak RSS during {n_streams} streams (f) | {f1(mb(watch(F, 'gateway').get('rss_kb_peak')))} MB |")
+        if meta.get("gateway_after_f_rss_kb"):
+            o.append(f"| gateway RSS / fds 3 s after the streams ended | {f1(mb(meta['gateway_after_f_rss_kb']))} MB / {meta.get('gateway_after_f_fds')} |")
+    if meta.get("gateway_after_soak_rss_kb"):
+        o.append(f"| gateway RSS / fds 5 s after the soak | {f1(mb(meta['gateway_after_soak_rss_kb']))} MB / {meta.get('gateway_after_soak_fds')} |")
+    if meta.get("gateway_final_rss_kb"):
+        o.append(f"| gateway RSS at the end of the run | {f1(mb(meta['gateway_final_rss_kb']))} MB |")
+    o.append("")
+
+    # ---------------------------------------------------------------- streams
+    if F:
+        g, m, dr = watch(F, "gateway"), watch(F, "mock"), watch(F, "driver")
+        o.append(f"## Concurrent streams (f)\n")
+        o.append(f"{n_streams} streams (OpenAI client → `anth`, Anthropic provider), 200 events each, "
+                 f"{meta.get('stream_delay_ms')} ms apart (≈ {200 * int(meta.get('stream_delay_ms', '0')) / 1000:.0f} s per stream), "
+                 f"opened over {meta.get('stream_ramp_s')} s.\n")
+        o.append("| figure | value |")
+        o.append("|---|---|")
+        o.append(f"| streams requested / completed fully | {n_streams} / {F.get('streams_done')} |")
+        o.append(f"| errors | {errs(F)} |")
+        o.append(f"| other outcomes | {outcomes(F)} |")
+        o.append(f"| peak concurrent streams (driver's in-flight count) | {F.get('peak_inflight')} |")
+        o.append(f"| SSE data events received | {F.get('events')} ({F.get('events', 0) / max(F.get('ok', 0), 1):.1f} per complete stream) |")
+        for label, key in (("TTFT (to first SSE data event)", "ttft_us"), ("gap between events", "event_gap_us"),
+                           ("whole stream", "latency_us")):
+            h = F.get(key) or {}
+            o.append(f"| {label}: p50 / p90 / p99 / p99.9 / max ms | "
+                     + " / ".join(f1(ms(pct(h, q)), "", 1 if key == "latency_us" else 3) for q in ("p50", "p90", "p99", "p99_9", "max")) + " |")
+        o.append(f"| gateway: RSS before / peak / after | {f1(mb(g.get('rss_kb_before')))} / {f1(mb(g.get('rss_kb_peak')))} / {f1(mb(g.get('rss_kb_after')))} MB |")
+        if g.get("rss_kb_peak") and g.get("rss_kb_before") and n_streams:
+            per = (g["rss_kb_peak"] - g["rss_kb_before"]) / n_streams
+            derived["gateway_kb_per_stream"] = round(per, 1)
+            o.append(f"| gateway: RSS per open stream, (peak − before) / N | {per:.1f} KB |")
+        o.append(f"| gateway: peak open fds | {g.get('fds_peak')} |")
+        o.append(f"| other processes during the step | {other(F)} cores |")
+        o.append(f"| gateway: CPU | {f1(g.get('cpu_s'), ' s', 2)} ({f1(g.get('cpu_util_pct'))} % of one core), {f1(g.get('cpu_us_per_request'))} µs per stream |")
+        o.append(f"| mock: peak RSS, CPU | {f1(mb(m.get('rss_kb_peak')))} MB, {f1(m.get('cpu_s'), ' s', 2)} |")
+        o.append(f"| driver: peak RSS, CPU | {f1(mb(dr.get('rss_kb_peak')))} MB, {f1(dr.get('cpu_s'), ' s', 2)} |")
+        o.append(f"\nGateway RSS/fds samples every 0.5 s: `{rel}/f-samples.csv`.\n")
+
+    # ---------------------------------------------------------------- soak
+    if G:
+        g = watch(G, "gateway")
+        o.append("## Soak (g)\n")
+        o.append(f"{meta.get('soak_minutes')} min of mixed load through the gateway (OpenAI client → `anth`), "
+                 f"open loop at {meta.get('soak_rate')} req/s. Kinds and weights: plain 50, stream 25 "
+                 "(50 events, 20 ms apart), slow reader 10 (4 KB receive buffer, 20 ms pause per chunk), "
+                 "client disconnect after 5 events 10, upstream `status=500` 5.\n")
+        if meta.get("gateway_soak_start_rss_kb"):
+            o.append(f"The soak ran on a freshly restarted gateway (RSS {f1(mb(meta['gateway_soak_start_rss_kb']))} MB "
+                     "2 s after start), so the memory held after step f does not bend the slope.\n")
+        o.append("| figure | value |")
+        o.append("|---|---|")
+        o.append(f"| requests completed / achieved req/s | {G.get('completed')} / {G.get('rps')} |")
+        o.append(f"| errors | {errs(G)} |")
+        o.append(f"| other outcomes | {outcomes(G)} |")
+        for k, kv in (G.get("by_kind") or {}).items():
+            h = kv.get("latency_us") or {}
+            o.append(f"| kind {k}: completed, errors, p50 / p99 / max ms | {kv.get('completed')}, {kv.get('errors')}, "
+                     + " / ".join(f1(ms(pct(h, q)), "", 2) for q in ("p50", "p99", "max")) + " |")
+        o.append(f"| gateway CPU | {f1(g.get('cpu_s'), ' s', 2)} ({f1(g.get('cpu_util_pct'))} %), {f1(g.get('cpu_us_per_request'))} µs/request |")
+        if soak:
+            o.append(f"| gateway RSS: start / end of warm-up / end / peak | {soak['rss_mb_start']} / {soak['rss_mb_at_warmup_end']} / {soak['rss_mb_end']} / {soak['rss_mb_peak']} MB |")
+            o.append(f"| RSS range after warm-up | {soak['rss_mb_min_after_warmup']} – {soak['rss_mb_max_after_warmup']} MB |")
+            o.append(f"| RSS slope after warm-up (first {soak['warmup_excluded_s']} s excluded) | {soak['slope_mb_per_10min']:+.3f} MB / 10 min (± {soak['slope_stderr_mb_per_10min']:.3f}, R² {soak['r2']}) |")
+            o.append(f"| verdict | **{soak['verdict']}** |")
+            o.append(f"| open fds after warm-up, min – max | {soak['fds_min_after_warmup']} – {soak['fds_max_after_warmup']} |")
+        if meta.get("mock_open_bodies_after_soak", "") != "":
+            o.append(f"| mock response bodies still open 5 s after the soak | {meta['mock_open_bodies_after_soak']} |")
+        o.append("")
+        if soak and soak.get("note"):
+            o.append(f"Note: {soak['note']}.\n")
+        o.append(f"![gateway RSS during the soak]({rel}/soak.svg)\n")
+        o.append(f"Samples: `{rel}/soak.csv` (t_s,label,pid,rss_kb,fds,cpu_s; label gateway, mock, driver).\n")
+
+    # ---------------------------------------------------------------- gateway log
+    o.append("## Gateway log during the run\n")
+    o.append(f"{meta.get('gateway_log_lines', '?')} lines, {int(meta.get('gateway_log_bytes', '0') or 0) / 1e6:.1f} MB "
+             f"(log level `{meta.get('gateway_log')}`: one access-log line per request).\n")
+    for fname, title in (("gateway-status-counts.txt", "Access-log status counts"),
+                         ("gateway-attempt-failures.txt", "Failed provider attempts (by label)"),
+                         ("gateway-warnings.txt", "Warnings and errors (numbers folded to N)")):
+        p = os.path.join(d, fname)
+        text = open(p).read().strip() if os.path.exists(p) else ""
+        o.append(f"{title}:\n")
+        o.append("```\n" + (text or "(none)") + "\n```\n")
+
+    # ---------------------------------------------------------------- machine
+    o.append("## Machine and build\n")
+    o.append("| fact | value |")
+    o.append("|---|---|")
+    for k, label in (("nproc", "CPUs (nproc)"), ("cpu", "CPU model"), ("mem_total_kb", "memory"),
+                     ("kernel", "kernel (uname -r)"), ("loadavg_start", "load average at start"),
+                     ("loadavg_end", "load average at end"), ("nofile", "open files limit (soft)"),
+                     ("nofile_hard", "open files limit (hard)"), ("gateway_nofile_soft", "gateway's open files limit"),
+                     ("git_commit", "git commit"), ("git_dirty", "modified tracked files"),
+                     ("rustc", "rustc"), ("gateway_version", "switchyard --version"),
+                     ("sha256_switchyard", "sha256 switchyard (16 hex)"),
+                     ("sha256_switchyard-mock", "sha256 switchyard-mock"),
+                     ("sha256_switchyard-load", "sha256 switchyard-load"),
+                     ("gateway_threads", "gateway server.threads"), ("gateway_log", "gateway RUST_LOG")):
+        v = meta.get(k, "–")
+        if k == "mem_total_kb" and v not in ("–", ""):
+            v = f"{int(v) / 1024 / 1024:.1f} GiB"
+        o.append(f"| {label} | {v} |")
+    o.append("\nMock: `switchyard-mock --listen 127.0.0.1:0 --threads 1`. Gateway config: "
+             f"`{rel}/gateway.yaml`. Driver: 1 thread (current-thread runtime), one keep-alive "
+             "connection per worker, TCP_NODELAY.\n")
+
+    # ---------------------------------------------------------------- commands
+    o.append("## Exact commands\n")
+    o.append("Binaries are private copies of `target/release/*` made at the start of the run; "
+             "`$MOCK`/`$GW` URLs and pids are those of this run.\n")
+    o.append("```")
+    o.append(meta.get("run_command", "loadtest/run"))
+    o.append("```\n")
+    for name_, what, cmd in cmds:
+        o.append(f"- **{name_}** — {what}\n\n  ```\n  {cmd.strip()}\n  ```")
+    o.append("")
+
+    # ---------------------------------------------------------------- details
+    o.append("## Per-step details (driver output)\n")
+    for key in ("a", "b", "c", "d_direct", "d_pass", "d_trans", "e", "f", "g"):
+        p = os.path.join(d, f"{key}.md")
+        if os.path.exists(p):
+            text = open(p).read().replace(d.rstrip("/") + "/", f"results/{rel}/")
+            text = re.sub(r"/tmp/switchyard-loadtest\.[^/ ]+/bin/", "", text)
+            o.append(text)
+    with open(a.out, "w") as f:
+        f.write("\n".join(o).rstrip() + "\n")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"name": name, "meta": meta, "derived": derived, "soak": soak,
+                       "commands": [{"step": c[0], "what": c[1], "command": c[2]} for c in cmds],
+                       "steps": steps}, f, indent=1)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
