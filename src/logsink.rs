@@ -3,15 +3,11 @@
 //! makes a syscall) on the request thread for every access-log line.
 
 use std::io::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
 
-/// Lines waiting for the writer thread; beyond this, lines are dropped (and counted)
-/// rather than slowing requests down.
+/// Lines waiting for the writer thread; beyond this, lines are dropped (counted in
+/// `switchyard_log_lines_dropped_total`) rather than slowing requests down.
 const QUEUE: usize = 64 * 1024;
-
-/// Log lines dropped because the writer fell behind.
-pub static DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// The `Write` end handed to env_logger: one `write` call is one formatted record.
 pub struct Sink {
@@ -48,9 +44,7 @@ impl Write for Sink {
         let line = std::mem::take(&mut self.line);
         match self.tx.try_send(line) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                DROPPED.fetch_add(1, Ordering::Relaxed);
-            }
+            Err(TrySendError::Full(_)) => crate::metrics::LOG_LINES_DROPPED.inc(),
             // Writer gone (process ending): write directly.
             Err(TrySendError::Disconnected(line)) => {
                 let _ = std::io::stderr().write_all(&line);

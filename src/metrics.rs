@@ -2,7 +2,10 @@
 //! metrics use). Label values come from closed sets: API names, HTTP status codes
 //! the gateway sends, configured provider names, and attempt outcome labels.
 
-use prometheus::{register_histogram_vec, register_int_counter_vec, HistogramVec, IntCounterVec};
+use prometheus::{
+    register_histogram_vec, register_int_counter, register_int_counter_vec, HistogramVec,
+    IntCounter, IntCounterVec,
+};
 use std::sync::LazyLock;
 
 pub static REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
@@ -42,6 +45,14 @@ pub static TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static LOG_LINES_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "switchyard_log_lines_dropped_total",
+        "Log lines dropped because the log writer thread fell behind"
+    )
+    .expect("metric registers once")
+});
+
 /// Text exposition of every registered metric.
 pub fn render() -> Vec<u8> {
     use prometheus::Encoder;
@@ -56,4 +67,5 @@ pub fn init() {
     LazyLock::force(&REQUEST_SECONDS);
     LazyLock::force(&ATTEMPTS);
     LazyLock::force(&TOKENS);
+    LazyLock::force(&LOG_LINES_DROPPED);
 }
