@@ -332,6 +332,15 @@ def main():
         o.append(f"| gateway: CPU | {f1(g.get('cpu_s'), ' s', 2)} ({f1(g.get('cpu_util_pct'))} % of one core), {f1(g.get('cpu_us_per_request'))} µs per stream |")
         o.append(f"| mock: peak RSS, CPU | {f1(mb(m.get('rss_kb_peak')))} MB, {f1(m.get('cpu_s'), ' s', 2)} |")
         o.append(f"| driver: peak RSS, CPU | {f1(mb(dr.get('rss_kb_peak')))} MB, {f1(dr.get('cpu_s'), ' s', 2)} |")
+        delay = int(meta.get("stream_delay_ms", "0") or 0)
+        tt = F.get("ttft_us") or {}
+        if delay and tt.get("count"):
+            o.append(f"\nTTFT note: the mock sends `message_start`, `content_block_start` and `ping` "
+                     f"{delay} ms apart before the first text delta, and the gateway holds a stream until "
+                     f"it has real content (so it can still fail over), so TTFT ≈ 3 × {delay} ms plus "
+                     f"connection set-up and gateway time: p50 {(tt['p50'] - 3000 * delay) / 1000:+.1f} ms, "
+                     f"p99 {(tt['p99'] - 3000 * delay) / 1000:+.1f} ms beyond 3 × delay (the ramp's connection "
+                     "set-up included).")
         o.append(f"\nGateway RSS/fds samples every 0.5 s: `{rel}/f-samples.csv`.\n")
 
     # ---------------------------------------------------------------- soak

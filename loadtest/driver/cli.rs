@@ -25,7 +25,7 @@ pub enum Api {
 ///
 /// The run is always bounded: `--duration` and/or `--requests`, plus `--max-time`.
 #[derive(Parser, Debug, Clone, Serialize)]
-#[command(name = "switchyard-load", version, about, long_about = None)]
+#[command(name = "switchyard-load", version)]
 pub struct Args {
     /// Base URL, `http://127.0.0.1:PORT` (the API path is appended).
     #[arg(long)]
