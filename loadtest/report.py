@@ -227,9 +227,10 @@ def main():
                  "not a gateway property.\n")
 
     # ---------------------------------------------------------------- throughput
-    o.append("## Throughput (closed loop, 64 connections, 1 KB OpenAI-shaped requests)\n")
-    o.append("| step | path | req/s | % of direct | errors | p50 ms | p99 ms | p99.9 ms | gateway CPU µs/req | gateway CPU % | gateway peak RSS MB | mock CPU µs/req | driver CPU µs/req | other cores |")
-    o.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    if A or B or C:
+        o.append("## Throughput (closed loop, 64 connections, 1 KB OpenAI-shaped requests)\n")
+        o.append("| step | path | req/s | % of direct | errors | p50 ms | p99 ms | p99.9 ms | gateway CPU µs/req | gateway CPU % | gateway peak RSS MB | mock CPU µs/req | driver CPU µs/req | other cores |")
+        o.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for key, label in (("a", "direct to mock"), ("b", "gateway, translated (OpenAI → anth)"),
                        ("c", "gateway, pass-through (OpenAI → oai)")):
         s = steps.get(key)
@@ -243,7 +244,8 @@ def main():
             f"{f1(ms(pct(s['latency_us'], 'p99_9')), '', 3)} | {f1(g.get('cpu_us_per_request'))} | "
             f"{f1(g.get('cpu_util_pct'))} | {f1(mb(g.get('rss_kb_peak')))} | "
             f"{f1(m.get('cpu_us_per_request'))} | {f1(dr.get('cpu_us_per_request'))} | {other(s)} |")
-    o.append("")
+    if A or B or C:
+        o.append("")
 
     # ---------------------------------------------------------------- latency
     if DD or DP or DT:
@@ -428,7 +430,7 @@ def main():
     for key in ("a", "b", "c", "d_direct", "d_pass", "d_trans", "e", "f", "g"):
         p = os.path.join(d, f"{key}.md")
         if os.path.exists(p):
-            text = open(p).read().replace(d.rstrip("/") + "/", f"results/{rel}/")
+            text = open(p).read().replace(os.path.abspath(d).rstrip("/") + "/", f"results/{rel}/")
             text = re.sub(r"/tmp/switchyard-loadtest\.[^/ ]+/bin/", "", text)
             o.append(text)
     with open(a.out, "w") as f:
