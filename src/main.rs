@@ -150,5 +150,8 @@ fn main() {
         upstream::Resolver(upstreams),
     ));
     log::info!("listening on http://{}", config.listen);
-    server.run_forever();
+    server.run(pingora_core::server::RunArgs::default());
+    // Lines logged during shutdown are still in the sink's buffer.
+    switchyard::logsink::flush();
+    std::process::exit(0)
 }

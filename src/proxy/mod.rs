@@ -26,6 +26,7 @@
 //! through a 64 KiB retry buffer, and no phase can move to another upstream on an
 //! HTTP status; LLM requests are often megabytes, and fallback on 429/5xx is the point.
 
+mod access;
 mod attempt;
 pub mod ctx;
 pub mod error;
@@ -381,29 +382,30 @@ impl ProxyHttp for Gateway {
                     .inc_by(usage.output_tokens);
             }
         }
+        if !access::enabled() {
+            return;
+        }
         let req = session.req_header();
-        info!(
-            target: "switchyard::access",
-            "request_id={} method={} path={} status={} api={} key={} model={} provider={} upstream_model={} stream={} attempts={} input_tokens={} cached_tokens={} output_tokens={} ttfb_ms={} duration_ms={} client_gone={} error={}",
-            ctx.request_id,
-            req.method,
-            req.uri.path(),
-            ctx.status,
-            api,
-            ctx.key_name.as_deref().unwrap_or("-"),
-            ctx.model.as_deref().unwrap_or("-"),
-            ctx.provider.as_deref().unwrap_or("-"),
-            ctx.upstream_model.as_deref().unwrap_or("-"),
-            ctx.stream,
-            ctx.attempts,
-            usage.input_tokens,
-            usage.cache_read_tokens,
-            usage.output_tokens,
-            ctx.ttfb.map_or(0, |d| d.as_millis()),
-            elapsed.as_millis(),
-            ctx.client_gone,
-            ctx.error.as_deref().unwrap_or("-"),
-        );
+        access::write(|line| {
+            line.field("request_id", &ctx.request_id)
+                .field("method", &req.method)
+                .text("path", Some(req.uri.path()))
+                .field("status", ctx.status)
+                .field("api", api)
+                .text("key", ctx.key_name.as_deref())
+                .text("model", ctx.model.as_deref())
+                .text("provider", ctx.provider.as_deref())
+                .text("upstream_model", ctx.upstream_model.as_deref())
+                .field("stream", ctx.stream)
+                .field("attempts", ctx.attempts)
+                .field("input_tokens", usage.input_tokens)
+                .field("cached_tokens", usage.cache_read_tokens)
+                .field("output_tokens", usage.output_tokens)
+                .field("ttfb_ms", ctx.ttfb.map_or(0, |d| d.as_millis()))
+                .field("duration_ms", elapsed.as_millis())
+                .field("client_gone", ctx.client_gone)
+                .text("error", ctx.error.as_deref());
+        });
     }
 }
 
