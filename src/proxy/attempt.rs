@@ -246,8 +246,11 @@ impl Gateway {
             ))
         };
         // Response header (and, when not streaming, the whole body) before anything
-        // goes to the client.
-        let fetch = async {
+        // goes to the client. Boxed: the connector's futures are ~10 KB, and inline
+        // they would be laid out several times over in this future (the `until` and
+        // `select!` wrappers each keep a copy), which every in-flight request, streams
+        // included, would carry to its end.
+        let fetch = Box::pin(async {
             let mut ex = self
                 .upstreams
                 .send(provider, &a.cand.timeouts, &a.header, &a.body)
@@ -261,7 +264,7 @@ impl Gateway {
                 Some(ex.read_all(MAX_RESPONSE_BYTES).await?)
             };
             Ok((ex, body))
-        };
+        });
         let fetched = tokio::select! {
             r = until(deadline, fetch) => r.unwrap_or_else(|| Err(timed_out())),
             _ = client_gone(session) => {
@@ -277,17 +280,16 @@ impl Gateway {
                 self.plain_response(session, ctx, a, ex, body, started)
                     .await
             }
-            None => {
-                self.stream_response(session, ctx, a, ex, started, deadline)
-                    .await
-            }
+            // Boxed so that plain requests do not carry the stream relay's state
+            // (several KB) in their future.
+            None => Box::pin(self.stream_response(session, ctx, a, ex, started, deadline)).await,
         }
     }
 
     /// Reads a provider error response into an `AttemptError::Status`.
     async fn status_error(&self, provider: &Provider, mut ex: Exchange) -> AttemptError {
         let status = ex.status();
-        let h = &ex.header.headers;
+        let h = &ex.header().headers;
         let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
         let retry_after = parse_retry_after(
             header("retry-after-ms").as_deref(),
@@ -315,7 +317,7 @@ impl Gateway {
         started: Instant,
     ) -> Result<Delivered, AttemptError> {
         let provider = &a.cand.provider;
-        let upstream_id = upstream_request_id(&ex.header);
+        let upstream_id = upstream_request_id(ex.header());
         ex.release(&self.upstreams).await;
         let unreadable = |e| AttemptError::Protocol(format!("unreadable response body: {e}"));
         let out = if provider.format == a.api {
@@ -359,12 +361,14 @@ impl Gateway {
         let mut observer = same.then(|| StreamObserver::new(api));
         let mut translator =
             (!same).then(|| StreamTranslator::new(provider.format, api, a.include_usage));
-        let upstream_id = upstream_request_id(&ex.header);
+        let upstream_id = upstream_request_id(ex.header());
         let mut held: Vec<u8> = Vec::new();
         let mut committed = false;
         let mut broken = false;
         let mut ttft = Duration::ZERO;
-        let mut out: Vec<u8> = Vec::with_capacity(4096);
+        // Reused for every chunk and sized by the largest one (events are usually a
+        // few hundred bytes): a fresh 4 KB buffer per chunk cost ~8 KB per open stream.
+        let mut out: Vec<u8> = Vec::new();
         loop {
             let chunk = tokio::select! {
                 r = until(deadline, ex.read_chunk()) => r.unwrap_or_else(|| Err(AttemptError::Timeout(
@@ -452,10 +456,11 @@ impl Gateway {
                     return Ok(Delivered::ClientGone);
                 }
                 held.append(&mut out);
-                std::mem::swap(&mut held, &mut out);
+                out = std::mem::take(&mut held);
             }
             if !out.is_empty() {
-                let data = Bytes::from(std::mem::replace(&mut out, Vec::with_capacity(4096)));
+                let data = Bytes::copy_from_slice(&out);
+                out.clear();
                 if session
                     .write_response_body(Some(data), false)
                     .await

@@ -113,14 +113,21 @@ impl AttemptError {
 
 /// An upstream response whose header has arrived; the body is read on demand.
 pub struct Exchange {
+    /// Holds the response header (checked present by `exchange`; not copied out,
+    /// since every open stream would carry the copy).
     session: HttpSession,
     peer: HttpPeer,
-    pub header: ResponseHeader,
 }
 
 impl Exchange {
+    pub fn header(&self) -> &ResponseHeader {
+        self.session
+            .resp_header()
+            .expect("exchange() returns only once the response header is read")
+    }
+
     pub fn status(&self) -> u16 {
-        self.header.status.as_u16()
+        self.header().status.as_u16()
     }
 
     /// Next body chunk; `None` at the end.
@@ -276,14 +283,10 @@ impl Upstreams {
             session.read_timeout = peer.options.read_timeout;
             session.write_timeout = peer.options.write_timeout;
             match exchange(&mut session, header, body).await {
-                Ok(resp) => {
+                Ok(()) => {
                     // From here on, the read timeout is the gap allowed between chunks.
                     session.read_timeout = Some(timeouts.idle);
-                    return Ok(Exchange {
-                        session,
-                        peer,
-                        header: resp,
-                    });
+                    return Ok(Exchange { session, peer });
                 }
                 Err(e) if reused && !try_fresh => {
                     debug!(
@@ -303,7 +306,7 @@ async fn exchange(
     session: &mut HttpSession,
     header: &RequestHeader,
     body: &[u8],
-) -> pingora_error::Result<ResponseHeader> {
+) -> pingora_error::Result<()> {
     {
         // Header and body leave as one segment (see `crate::net`).
         let _cork = crate::net::Cork::new(session.stream().id());
@@ -315,10 +318,10 @@ async fn exchange(
     }
     session.read_response().await?;
     session.respect_keepalive();
-    session
-        .resp_header()
-        .cloned()
-        .ok_or_else(|| Error::explain(ErrorType::InvalidHTTPHeader, "no response header"))
+    match session.resp_header() {
+        Some(_) => Ok(()),
+        None => Error::e_explain(ErrorType::InvalidHTTPHeader, "no response header"),
+    }
 }
 
 /// A round-robin balancer over a provider's replicas, with its HTTP health check.
