@@ -120,6 +120,24 @@ pub fn write_event(out: &mut Vec<u8>, event: Option<&str>, data: &str) {
     out.extend_from_slice(b"\n\n");
 }
 
+/// Appends one event whose data is `value` as JSON, serialized in place (JSON text
+/// has no raw newlines, so it is always a single `data:` line).
+pub fn write_json_event<T: serde::Serialize>(out: &mut Vec<u8>, event: Option<&str>, value: &T) {
+    let start = out.len();
+    if let Some(name) = event {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    if serde_json::to_writer(&mut *out, value).is_err() {
+        // Only a failing `Serialize` impl gets here: write nothing rather than half.
+        out.truncate(start);
+        return;
+    }
+    out.extend_from_slice(b"\n\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

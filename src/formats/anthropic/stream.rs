@@ -5,7 +5,7 @@
 use super::response::input_object;
 use super::{parse_error, parse_stop_reason, stop_reason_str, AnthropicUsage};
 use crate::formats::model::{ErrorKind, FinishReason, RawJson, StreamEvent, Usage};
-use crate::formats::sse::{write_event, SseEvent};
+use crate::formats::sse::{write_event, write_json_event, SseEvent};
 use serde::{Deserialize, Serialize};
 
 // === decoding (provider -> canonical) ===
@@ -335,9 +335,7 @@ struct MessageDeltaBody<'a> {
 }
 
 fn emit<T: Serialize>(out: &mut Vec<u8>, name: &str, value: &T) {
-    if let Ok(s) = serde_json::to_string(value) {
-        write_event(out, Some(name), &s);
-    }
+    write_json_event(out, Some(name), value);
 }
 
 impl AnthropicEncoder {

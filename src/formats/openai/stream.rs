@@ -4,7 +4,7 @@
 use super::response::unix_now;
 use super::{finish_reason_str, parse_finish_reason, OpenAiUsage};
 use crate::formats::model::{ErrorKind, FinishReason, StreamEvent, Usage};
-use crate::formats::sse::{write_event, SseEvent};
+use crate::formats::sse::{write_event, write_json_event, SseEvent};
 use serde::{Deserialize, Serialize};
 
 // === decoding (provider -> canonical) ===
@@ -187,7 +187,7 @@ struct OutChunk<'a> {
     object: &'static str,
     created: u64,
     model: &'a str,
-    choices: Vec<OutChoice<'a>>,
+    choices: &'a [OutChoice<'a>],
     #[serde(skip_serializing_if = "Option::is_none")]
     usage: Option<OpenAiUsage>,
 }
@@ -268,7 +268,7 @@ impl OpenAiEncoder {
             object: "chat.completion.chunk",
             created: self.created,
             model: &self.model,
-            choices: vec![OutChoice {
+            choices: &[OutChoice {
                 index: 0,
                 delta,
                 logprobs: None,
@@ -276,9 +276,7 @@ impl OpenAiEncoder {
             }],
             usage: None,
         };
-        if let Ok(s) = serde_json::to_string(&c) {
-            write_event(out, None, &s);
-        }
+        write_json_event(out, None, &c);
     }
 
     fn ensure_started(&mut self, out: &mut Vec<u8>) {
@@ -382,12 +380,10 @@ impl OpenAiEncoder {
                         object: "chat.completion.chunk",
                         created: self.created,
                         model: &self.model,
-                        choices: Vec::new(),
+                        choices: &[],
                         usage: Some(OpenAiUsage::from_usage(&self.usage)),
                     };
-                    if let Ok(s) = serde_json::to_string(&c) {
-                        write_event(out, None, &s);
-                    }
+                    write_json_event(out, None, &c);
                 }
                 write_event(out, None, "[DONE]");
                 self.ended = true;
