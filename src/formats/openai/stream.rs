@@ -6,15 +6,17 @@ use super::{finish_reason_str, parse_finish_reason, OpenAiUsage};
 use crate::formats::model::{ErrorKind, FinishReason, StreamEvent, Usage};
 use crate::formats::sse::{write_event, write_json_event, SseEvent};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 // === decoding (provider -> canonical) ===
 
+/// Every chunk repeats `id` and `model`; they are borrowed (only the first is kept).
 #[derive(Deserialize)]
-struct InChunk {
-    #[serde(default)]
-    id: String,
-    #[serde(default)]
-    model: String,
+struct InChunk<'a> {
+    #[serde(default, borrow)]
+    id: Cow<'a, str>,
+    #[serde(default, borrow)]
+    model: Cow<'a, str>,
     #[serde(default)]
     choices: Vec<InChoice>,
     #[serde(default)]
@@ -111,8 +113,8 @@ impl OpenAiDecoder {
         if !self.started {
             self.started = true;
             out.push(StreamEvent::Start {
-                id: chunk.id,
-                model: chunk.model,
+                id: chunk.id.into_owned(),
+                model: chunk.model.into_owned(),
             });
         }
         for choice in chunk.choices {
