@@ -89,6 +89,15 @@ impl AttemptError {
     }
 
     fn from_pingora(e: &Error) -> Self {
+        if out_of_fds(e) {
+            // Pingora reports this as an internal error; it is the gateway's own limit.
+            return AttemptError::Connect(
+                "the gateway is out of file descriptors (EMFILE/ENFILE) and could not open \
+                 a provider connection; raise its open-files limit (LimitNOFILE in systemd, \
+                 ulimit -n)"
+                    .into(),
+            );
+        }
         let what = format!(
             "{}: {}",
             e.etype().as_str(),
@@ -109,6 +118,17 @@ impl AttemptError {
             _ => AttemptError::Protocol(what),
         }
     }
+}
+
+/// Whether the connect failed because the process (EMFILE) or system (ENFILE) has no
+/// file descriptors left.
+fn out_of_fds(e: &Error) -> bool {
+    const ENFILE: i32 = 23;
+    const EMFILE: i32 = 24;
+    e.root_cause()
+        .downcast_ref::<std::io::Error>()
+        .and_then(std::io::Error::raw_os_error)
+        .is_some_and(|code| code == EMFILE || code == ENFILE)
 }
 
 /// An upstream response whose header has arrived; the body is read on demand.
@@ -397,5 +417,33 @@ impl BackgroundService for Resolver {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn running_out_of_fds_is_a_connect_error_that_says_so() {
+        let io = std::io::Error::from_raw_os_error(24);
+        let socket = Error::because(ErrorType::SocketError, "failed to create socket", io);
+        let e = Error::because(
+            ErrorType::InternalError,
+            "Fail to connect to 127.0.0.1:1",
+            socket,
+        );
+        let a = AttemptError::from_pingora(&e);
+        assert_eq!(a.label(), "connect_error");
+        assert!(
+            matches!(&a, AttemptError::Connect(m) if m.contains("open-files limit")),
+            "{a:?}"
+        );
+        let other = Error::because(
+            ErrorType::InternalError,
+            "x",
+            std::io::Error::from_raw_os_error(1),
+        );
+        assert_eq!(AttemptError::from_pingora(&other).label(), "protocol_error");
     }
 }
