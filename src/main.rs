@@ -149,6 +149,10 @@ fn main() {
         log::info!("admin endpoints on http://{addr} (/healthz /readyz /metrics)");
     }
     server.add_service(background_service(
+        "upstream pool sweeper",
+        upstream::PoolSweeper(upstreams.clone()),
+    ));
+    server.add_service(background_service(
         "provider resolver",
         upstream::Resolver(upstreams),
     ));

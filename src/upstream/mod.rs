@@ -2,20 +2,22 @@
 //!
 //! Host names are resolved at start-up and refreshed by a background service, never
 //! on the request path (`HttpPeer::new` with a name would resolve, blocking, per
-//! request). Exchanges use Pingora's HTTP/1 connector, whose pool keeps connections
-//! alive between requests.
+//! request). Exchanges use Pingora's transport connector to connect (TCP, TLS) and
+//! its HTTP/1 client session; idle connections are kept in our own [`pool`].
+
+mod pool;
 
 use crate::config::{Config, Provider, Timeouts};
 use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use log::{debug, info, warn};
-use pingora_core::connectors::http::v1::Connector;
-use pingora_core::connectors::ConnectorOptions;
+use pingora_core::connectors::TransportConnector;
 use pingora_core::protocols::http::v1::client::HttpSession;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
 use pingora_core::upstreams::peer::HttpPeer;
+use pingora_core::upstreams::peer::Peer;
 use pingora_error::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_load_balancing::health_check::HttpHealthCheck;
@@ -29,10 +31,13 @@ use std::time::Duration;
 /// How long an idle pooled upstream connection is kept.
 const POOL_IDLE: Duration = Duration::from_secs(60);
 const RESOLVE_EVERY: Duration = Duration::from_secs(30);
+/// How often the pool drops expired or closed idle connections.
+const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Resolved addresses per provider, swapped atomically by the resolver.
 pub struct Upstreams {
-    connector: Connector,
+    connector: TransportConnector,
+    pool: pool::Pool,
     peers: HashMap<String, ArcSwap<Vec<SocketAddr>>>,
     /// Providers with `addresses`: replicas behind a health-checked load balancer.
     balanced: HashMap<String, Arc<LoadBalancer<RoundRobin>>>,
@@ -175,10 +180,10 @@ impl Exchange {
     /// Returns the connection to the pool if the body was read to its end.
     pub async fn release(mut self, upstreams: &Upstreams) {
         if self.session.is_body_done() {
-            upstreams
-                .connector
-                .release_http_session(self.session, &self.peer, Some(POOL_IDLE))
-                .await;
+            self.session.respect_keepalive();
+            if let Some(stream) = self.session.reuse().await {
+                upstreams.pool.put(self.peer.reuse_hash(), stream);
+            }
         } else {
             self.session.shutdown().await;
         }
@@ -211,9 +216,9 @@ impl Upstreams {
             }
             peers.insert(p.name.clone(), ArcSwap::from_pointee(addrs));
         }
-        let opts = ConnectorOptions::new(1024);
         Upstreams {
-            connector: Connector::new(Some(opts)),
+            connector: TransportConnector::new(None),
+            pool: pool::Pool::new(POOL_IDLE),
             peers,
             balanced,
             providers: config.providers.clone(),
@@ -279,26 +284,21 @@ impl Upstreams {
     ) -> Result<Exchange, AttemptError> {
         let peer = self.peer(provider, timeouts)?;
         for try_fresh in [false, true] {
-            let (mut session, reused) = if try_fresh {
-                let (s, _) = self
-                    .connector
-                    .get_http_session(&peer)
-                    .await
-                    .map_err(|e| AttemptError::from_pingora(&e))?;
-                (s, false)
+            let pooled = if try_fresh {
+                None
             } else {
-                match self.connector.reused_http_session(&peer).await {
-                    Some(s) => (s, true),
-                    None => {
-                        let (s, r) = self
-                            .connector
-                            .get_http_session(&peer)
-                            .await
-                            .map_err(|e| AttemptError::from_pingora(&e))?;
-                        (s, r)
-                    }
-                }
+                self.pool.take(peer.reuse_hash())
             };
+            let reused = pooled.is_some();
+            let stream = match pooled {
+                Some(s) => s,
+                None => self
+                    .connector
+                    .new_stream(&peer)
+                    .await
+                    .map_err(|e| AttemptError::from_pingora(&e))?,
+            };
+            let mut session = HttpSession::new_with_options(stream, &peer);
             // The connector applies connect timeouts only; I/O timeouts are per session.
             session.read_timeout = peer.options.read_timeout;
             session.write_timeout = peer.options.write_timeout;
@@ -416,6 +416,22 @@ impl BackgroundService for Resolver {
                     ),
                 }
             }
+        }
+    }
+}
+
+/// Closes pooled connections that went idle too long or were closed by the provider.
+pub struct PoolSweeper(pub Arc<Upstreams>);
+
+#[async_trait]
+impl BackgroundService for PoolSweeper {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        loop {
+            tokio::select! {
+                _ = shutdown.changed() => return,
+                _ = tokio::time::sleep(SWEEP_EVERY) => {}
+            }
+            self.0.pool.sweep();
         }
     }
 }
