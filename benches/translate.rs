@@ -15,6 +15,12 @@
 
 use std::hint::black_box;
 
+// The allocator the gateway ships with (src/main.rs), so the figures are the ones the
+// gateway sees rather than glibc malloc's.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use serde_json::{json, Value};
 use switchyard::formats::model::{ContentPart, Role};
