@@ -21,8 +21,8 @@
 //! 3. `logging` — access log line and metrics from the ctx.
 //!
 //! `upstream_peer` and the later proxy phases are never reached. The upstream exchange
-//! is driven here with Pingora's pooled connector instead of Pingora's own proxy
-//! path, because (checked in 0.9.1) a body read in `request_filter` is forwarded only
+//! is driven here with Pingora's HTTP/1 client (see [`crate::upstream`]) instead of
+//! Pingora's own proxy path, because (checked in 0.9.1) a body read in `request_filter` is forwarded only
 //! through a 64 KiB retry buffer, and no phase can move to another upstream on an
 //! HTTP status; LLM requests are often megabytes, and fallback on 429/5xx is the point.
 
