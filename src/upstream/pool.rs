@@ -75,18 +75,14 @@ impl Pool {
         {
             let mut map = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             for list in map.values_mut() {
-                let mut i = 0;
-                while i < list.len() {
-                    let keep = list[i].since.elapsed() < self.idle_timeout
-                        && reusable(&mut list[i].stream);
-                    if keep {
-                        i += 1;
+                // Rebuilt in order, so the most recent stays last for `take`.
+                for mut c in std::mem::take(list) {
+                    if c.since.elapsed() < self.idle_timeout && reusable(&mut c.stream) {
+                        list.push(c);
                     } else {
-                        closed.push(list.swap_remove(i));
+                        closed.push(c);
                     }
                 }
-                // swap_remove reorders; keep most recent last for `take`.
-                list.sort_unstable_by_key(|c| c.since);
             }
             map.retain(|_, list| !list.is_empty());
         }
