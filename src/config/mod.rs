@@ -86,7 +86,22 @@ pub struct Provider {
     pub addresses: Vec<String>,
     pub health_check: Option<HealthCheck>,
     pub timeouts: TimeoutOverrides,
+    /// HTTP/2 to the provider: requests share a few multiplexed connections instead of
+    /// one connection (and file descriptor) each.
+    pub http2: Option<Http2>,
 }
+
+/// HTTP/2 settings of one provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Http2 {
+    /// Streams opened per connection before another connection is made. Must not exceed
+    /// the server's SETTINGS_MAX_CONCURRENT_STREAMS: requests beyond it wait for a free
+    /// stream instead of opening a connection.
+    pub max_streams: usize,
+}
+
+/// RFC 9113 recommends servers allow at least 100 concurrent streams.
+pub const DEFAULT_HTTP2_MAX_STREAMS: usize = 100;
 
 /// Timeouts of one upstream attempt, resolved: target > alias > provider > defaults.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -353,6 +368,8 @@ impl Config {
                         addresses: Vec::new(),
                         health_check: None,
                         timeouts: RawTimeouts::default(),
+                        http2: false,
+                        http2_max_streams: None,
                     },
                 );
             }
@@ -580,6 +597,24 @@ fn build_provider(
             })
         }
     };
+    let http2 = match (p.http2, p.http2_max_streams) {
+        (false, Some(_)) => {
+            errors.push(format!(
+                "{at}.http2_max_streams: has no effect without `http2: true`"
+            ));
+            None
+        }
+        (false, None) => None,
+        (true, n) => {
+            let max_streams = n.unwrap_or(DEFAULT_HTTP2_MAX_STREAMS);
+            if !(1..=10_000).contains(&max_streams) {
+                errors.push(format!(
+                    "{at}.http2_max_streams: {max_streams} is out of range (1 to 10000; at most the server's SETTINGS_MAX_CONCURRENT_STREAMS)"
+                ));
+            }
+            Some(Http2 { max_streams })
+        }
+    };
     Some(Provider {
         name: name.to_string(),
         format,
@@ -597,6 +632,7 @@ fn build_provider(
         addresses,
         health_check,
         timeouts: TimeoutOverrides::from_raw(&p.timeouts),
+        http2,
     })
 }
 
@@ -886,6 +922,38 @@ models:
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("providers.o.base_ur: "), "{e}");
+    }
+
+    #[test]
+    fn http2_settings_are_checked() {
+        let yaml = |extra: &str| {
+            format!("providers:\n  o: {{ type: openai, api_key: x, base_url: 'http://127.0.0.1:9'{extra} }}\n")
+        };
+        let c = Config::from_yaml(&yaml(""), "test", &env).unwrap();
+        assert_eq!(c.providers[0].http2, None);
+        let c = Config::from_yaml(&yaml(", http2: true"), "test", &env).unwrap();
+        assert_eq!(
+            c.providers[0].http2,
+            Some(Http2 {
+                max_streams: DEFAULT_HTTP2_MAX_STREAMS
+            })
+        );
+        let c =
+            Config::from_yaml(&yaml(", http2: true, http2_max_streams: 8"), "test", &env).unwrap();
+        assert_eq!(c.providers[0].http2, Some(Http2 { max_streams: 8 }));
+        let e = Config::from_yaml(&yaml(", http2_max_streams: 8"), "test", &env).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("providers.o.http2_max_streams: has no effect without `http2: true`"),
+            "{e}"
+        );
+        let e = Config::from_yaml(&yaml(", http2: true, http2_max_streams: 0"), "test", &env)
+            .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("providers.o.http2_max_streams: 0 is out of range"),
+            "{e}"
+        );
     }
 
     #[test]

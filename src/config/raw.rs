@@ -70,6 +70,10 @@ pub struct RawProvider {
     pub health_check: Option<RawHealthCheck>,
     #[serde(default)]
     pub timeouts: RawTimeouts,
+    /// Speak HTTP/2 to the provider (ALPN over TLS, prior knowledge over plain http).
+    #[serde(default)]
+    pub http2: bool,
+    pub http2_max_streams: Option<usize>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

@@ -2,8 +2,9 @@
 //!
 //! Host names are resolved at start-up and refreshed by a background service, never
 //! on the request path (`HttpPeer::new` with a name would resolve, blocking, per
-//! request). Exchanges use Pingora's transport connector to connect (TCP, TLS) and
-//! its HTTP/1 client session; idle connections are kept in our own [`pool`].
+//! request). Exchanges use Pingora's connectors and client sessions. HTTP/1 idle
+//! connections are kept in our own [`pool`]; providers with `http2: true` share a few
+//! multiplexed connections from Pingora's HTTP/2 connector (which keeps its own pool).
 
 mod pool;
 
@@ -12,8 +13,10 @@ use arc_swap::ArcSwap;
 use async_trait::async_trait;
 use bytes::Bytes;
 use log::{debug, info, warn};
-use pingora_core::connectors::TransportConnector;
-use pingora_core::protocols::http::v1::client::HttpSession;
+use pingora_core::connectors::http::v2::Connector as H2Connector;
+use pingora_core::protocols::http::client::HttpSession;
+use pingora_core::protocols::http::v1::client::HttpSession as Http1Session;
+use pingora_core::protocols::ALPN;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
 use pingora_core::upstreams::peer::HttpPeer;
@@ -36,7 +39,13 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
 /// Resolved addresses per provider, swapped atomically by the resolver.
 pub struct Upstreams {
-    connector: TransportConnector,
+    /// Makes HTTP/2 connections and keeps them (idle and in use); its transport
+    /// connector also makes the HTTP/1 connections.
+    h2: H2Connector,
+    /// Per peer: held while a new HTTP/2 connection is made, so a burst of requests
+    /// waits for that connection's free streams instead of each opening its own.
+    h2_connecting: std::sync::Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Idle HTTP/1 connections.
     pool: pool::Pool,
     peers: HashMap<String, ArcSwap<Vec<SocketAddr>>>,
     /// Providers with `addresses`: replicas behind a health-checked load balancer.
@@ -138,8 +147,8 @@ fn out_of_fds(e: &Error) -> bool {
 
 /// An upstream response whose header has arrived; the body is read on demand.
 pub struct Exchange {
-    /// Holds the response header (checked present by `exchange`; not copied out,
-    /// since every open stream would carry the copy).
+    /// An HTTP/1 connection or an HTTP/2 stream. Holds the response header (checked
+    /// present by `exchange`; not copied out, since every open stream would carry it).
     session: HttpSession,
     peer: HttpPeer,
 }
@@ -147,7 +156,7 @@ pub struct Exchange {
 impl Exchange {
     pub fn header(&self) -> &ResponseHeader {
         self.session
-            .resp_header()
+            .response_header()
             .expect("exchange() returns only once the response header is read")
     }
 
@@ -158,7 +167,7 @@ impl Exchange {
     /// Next body chunk; `None` at the end.
     pub async fn read_chunk(&mut self) -> Result<Option<Bytes>, AttemptError> {
         self.session
-            .read_body_bytes()
+            .read_response_body()
             .await
             .map_err(|e| AttemptError::from_pingora(&e))
     }
@@ -177,15 +186,25 @@ impl Exchange {
         Ok(body)
     }
 
-    /// Returns the connection to the pool if the body was read to its end.
+    /// Returns the connection to its pool if the body was read to its end; otherwise
+    /// closes it (HTTP/1) or resets just this stream (HTTP/2).
     pub async fn release(mut self, upstreams: &Upstreams) {
-        if self.session.is_body_done() {
-            self.session.respect_keepalive();
-            if let Some(stream) = self.session.reuse().await {
-                upstreams.pool.put(self.peer.reuse_hash(), stream);
-            }
-        } else {
+        let done = self.session.response_done();
+        if !done {
             self.session.shutdown().await;
+        }
+        match self.session {
+            HttpSession::H1(mut s) if done => {
+                s.respect_keepalive();
+                if let Some(stream) = s.reuse().await {
+                    upstreams.pool.put(self.peer.reuse_hash(), stream);
+                }
+            }
+            // The connection stays shared; Pingora pools it once its last stream ends.
+            HttpSession::H2(s) => upstreams
+                .h2
+                .release_http_session(s, &self.peer, Some(POOL_IDLE)),
+            _ => {}
         }
     }
 }
@@ -217,7 +236,8 @@ impl Upstreams {
             peers.insert(p.name.clone(), ArcSwap::from_pointee(addrs));
         }
         Upstreams {
-            connector: TransportConnector::new(None),
+            h2: H2Connector::new(None),
+            h2_connecting: Default::default(),
             pool: pool::Pool::new(POOL_IDLE),
             peers,
             balanced,
@@ -270,6 +290,12 @@ impl Upstreams {
         peer.options.read_timeout = Some(t.first_byte);
         peer.options.write_timeout = Some(Duration::from_secs(60));
         peer.options.idle_timeout = Some(POOL_IDLE);
+        if let Some(h2) = p.http2 {
+            // Over TLS the provider may still pick HTTP/1.1; plain http means h2c with
+            // prior knowledge (there is no negotiation).
+            peer.options.alpn = if p.tls { ALPN::H2H1 } else { ALPN::H2 };
+            peer.options.max_h2_streams = h2.max_streams;
+        }
         Ok(peer)
     }
 
@@ -287,25 +313,20 @@ impl Upstreams {
             let pooled = if try_fresh {
                 None
             } else {
-                self.pool.take(peer.reuse_hash())
+                self.reuse(provider, &peer).await
             };
             let reused = pooled.is_some();
-            let stream = match pooled {
+            let mut session = match pooled {
                 Some(s) => s,
-                None => self
-                    .connector
-                    .new_stream(&peer)
-                    .await
-                    .map_err(|e| AttemptError::from_pingora(&e))?,
+                None => self.connect(provider, &peer).await?,
             };
-            let mut session = HttpSession::new_with_options(stream, &peer);
-            // The connector applies connect timeouts only; I/O timeouts are per session.
-            session.read_timeout = peer.options.read_timeout;
-            session.write_timeout = peer.options.write_timeout;
+            // The connectors apply connect timeouts only; I/O timeouts are per session.
+            session.set_read_timeout(peer.options.read_timeout);
+            session.set_write_timeout(peer.options.write_timeout);
             match exchange(&mut session, header, body).await {
                 Ok(()) => {
                     // From here on, the read timeout is the gap allowed between chunks.
-                    session.read_timeout = Some(timeouts.idle);
+                    session.set_read_timeout(Some(timeouts.idle));
                     return Ok(Exchange { session, peer });
                 }
                 Err(e) if reused && !try_fresh => {
@@ -320,6 +341,49 @@ impl Upstreams {
         }
         Err(AttemptError::Connect("no connection".into()))
     }
+
+    /// A free stream on an open HTTP/2 connection, else an idle HTTP/1 connection
+    /// (also for `http2` providers, whose TLS servers may have chosen HTTP/1.1).
+    async fn reuse(&self, provider: &Provider, peer: &HttpPeer) -> Option<HttpSession> {
+        if provider.http2.is_some() {
+            match self.h2.reused_http_session(peer).await {
+                Ok(Some(s)) => return Some(HttpSession::H2(s)),
+                Ok(None) => {}
+                Err(e) => debug!("no stream on open connection to {}: {e}", provider.name),
+            }
+        }
+        let stream = self.pool.take(peer.reuse_hash())?;
+        Some(HttpSession::H1(Http1Session::new_with_options(
+            stream, peer,
+        )))
+    }
+
+    /// A new connection (HTTP/2: a new connection and its first stream, unless one made
+    /// meanwhile has a free stream).
+    async fn connect(
+        &self,
+        provider: &Provider,
+        peer: &HttpPeer,
+    ) -> Result<HttpSession, AttemptError> {
+        let session = if provider.http2.is_some() {
+            let gate = {
+                let mut map = self.h2_connecting.lock().unwrap_or_else(|e| e.into_inner());
+                map.entry(peer.reuse_hash()).or_default().clone()
+            };
+            let _connecting = gate.lock().await;
+            if let Ok(Some(s)) = self.h2.reused_http_session(peer).await {
+                return Ok(HttpSession::H2(s));
+            }
+            self.h2.new_http_session::<_, ()>(peer).await
+        } else {
+            self.h2
+                .transport()
+                .new_stream(peer)
+                .await
+                .map(|stream| HttpSession::H1(Http1Session::new_with_options(stream, peer)))
+        };
+        session.map_err(|e| AttemptError::from_pingora(&e))
+    }
 }
 
 async fn exchange(
@@ -327,21 +391,36 @@ async fn exchange(
     header: &RequestHeader,
     body: &[u8],
 ) -> pingora_error::Result<()> {
-    {
-        // Header and body leave as one segment (see `crate::net`).
-        let _cork = crate::net::Cork::new(session.stream().id());
-        session
-            .write_request_header(Box::new(header.clone()))
-            .await?;
-        session.write_body(body).await?;
-        session.finish_body().await?;
+    match session {
+        HttpSession::H1(h1) => {
+            // Header and body leave as one segment (see `crate::net`).
+            let _cork = crate::net::Cork::new(h1.stream().id());
+            h1.write_request_header(Box::new(header.clone())).await?;
+            h1.write_body(body).await?;
+            h1.finish_body().await?;
+        }
+        HttpSession::H2(h2) => {
+            h2.write_request_header(Box::new(header.clone()), body.is_empty())?;
+            if !body.is_empty() {
+                h2.write_request_body(Bytes::copy_from_slice(body), true)
+                    .await?;
+            }
+        }
+        HttpSession::Custom(()) => unreachable!("no custom sessions are made"),
     }
-    session.read_response().await?;
-    session.respect_keepalive();
-    match session.resp_header() {
-        Some(_) => Ok(()),
-        None => Error::e_explain(ErrorType::InvalidHTTPHeader, "no response header"),
+    // Informational responses (100 Continue, 103 Early Hints) precede the real one.
+    loop {
+        session.read_response_header().await?;
+        match session.response_header() {
+            Some(h) if h.status.is_informational() && h.status.as_u16() != 101 => continue,
+            Some(_) => break,
+            None => return Error::e_explain(ErrorType::InvalidHTTPHeader, "no response header"),
+        }
     }
+    if let HttpSession::H1(h1) = session {
+        h1.respect_keepalive();
+    }
+    Ok(())
 }
 
 /// A round-robin balancer over a provider's replicas, with its HTTP health check.
