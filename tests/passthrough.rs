@@ -118,3 +118,51 @@ fn events_are_flushed_as_they_arrive() {
     }
     assert!(String::from_utf8_lossy(&seen).starts_with("event: message_start"));
 }
+
+#[test]
+fn informational_responses_before_the_answer_are_skipped() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    // A provider that sends 103 Early Hints before its answer (HTTP/1.1 allows any
+    // number of 1xx responses first).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let answer = fixture("openai/chat_text.json");
+    let server = std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut len = 0;
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).unwrap();
+            if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                len = v.trim().parse().unwrap();
+            }
+            if line == "\r\n" {
+                break;
+            }
+        }
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body).unwrap();
+        let mut conn = conn;
+        write!(
+            conn,
+            "HTTP/1.1 103 Early Hints\r\nlink: </x>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+            answer.len()
+        )
+        .unwrap();
+        conn.write_all(&answer).unwrap();
+        conn.flush().unwrap();
+        body
+    });
+    let gw = Gateway::start(&format!(
+        "listen: \"{{listen}}\"\nadmin_listen: \"{{admin}}\"\nproviders:\n  oai: {{ type: openai, base_url: \"http://127.0.0.1:{port}/v1\", api_key: \"{OPENAI_KEY}\" }}\nmodels:\n  gpt: {{ targets: [ {{ provider: oai, model: gpt-up }} ] }}\n"
+    ));
+    let r = gw.post(
+        "/v1/chat/completions",
+        &json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.body, fixture("openai/chat_text.json"));
+    let sent = server.join().unwrap();
+    assert!(String::from_utf8(sent).unwrap().contains("\"gpt-up\""));
+}

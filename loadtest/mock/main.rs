@@ -8,7 +8,10 @@
 //! - `POST …/chat/completions`: OpenAI. `POST …/v1/messages`: Anthropic (path suffix match).
 //! - `GET /__mock/requests` (recorded requests, oldest first, needs `--record`),
 //!   `DELETE /__mock/requests`, `GET /__mock/health` → `ok`, `GET /__mock/stats` →
-//!   `{"open_bodies": N}` (response bodies still being sent). Anything else: 404.
+//!   `{"open_bodies": N, "connections": M}` (response bodies still being sent,
+//!   connections accepted so far). Anything else: 404.
+//!
+//! Serves HTTP/1.1 and HTTP/2 with prior knowledge (h2c) on the same port.
 //!
 //! Every request is checked in this order: API key (401), `anthropic-version` header (400,
 //! Anthropic only), the body must be a JSON object (400), schema (400), mock options (400).
@@ -42,9 +45,9 @@ use clap::Parser;
 use http::{HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
 use serde::Serialize;
 use serde_json::Value;
 use tokio::net::TcpListener;
@@ -55,6 +58,9 @@ use options::Options;
 
 /// Requests kept by `--record`.
 const RECORD_CAP: usize = 64;
+/// HTTP/2 streams a client may open per connection (SETTINGS_MAX_CONCURRENT_STREAMS);
+/// common servers allow 100 to 256.
+const MAX_H2_STREAMS: u32 = 256;
 /// Largest accepted request body.
 const MAX_BODY: usize = 64 << 20;
 
@@ -89,6 +95,8 @@ enum Provider {
 
 struct Recorded {
     path: String,
+    /// `HTTP/1.1` or `HTTP/2.0`.
+    version: String,
     headers: BTreeMap<String, String>,
     body: Bytes,
 }
@@ -96,6 +104,7 @@ struct Recorded {
 #[derive(Serialize)]
 struct RecordedJson<'a> {
     path: &'a str,
+    version: &'a str,
     headers: &'a BTreeMap<String, String>,
     body_len: usize,
     body: std::borrow::Cow<'a, str>,
@@ -106,6 +115,8 @@ struct State {
     api_key: Option<String>,
     record: bool,
     counter: AtomicU64,
+    /// Connections accepted so far.
+    connections: AtomicU64,
     recorded: Mutex<VecDeque<Recorded>>,
     fixture_cache: RwLock<HashMap<String, Bytes>>,
 }
@@ -138,6 +149,7 @@ async fn run(cli: Cli) -> std::io::Result<()> {
         api_key: cli.api_key,
         record: cli.record,
         counter: AtomicU64::new(0),
+        connections: AtomicU64::new(0),
         recorded: Mutex::new(VecDeque::with_capacity(RECORD_CAP)),
         fixture_cache: RwLock::new(HashMap::new()),
     });
@@ -155,17 +167,18 @@ async fn run(cli: Cli) -> std::io::Result<()> {
             _ = tokio::signal::ctrl_c() => return Ok(()),
         };
         let _ = stream.set_nodelay(true);
+        state.connections.fetch_add(1, Ordering::Relaxed);
         let state = state.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req| {
                 let state = state.clone();
                 async move { Ok::<_, Infallible>(handle(state, req).await) }
             });
-            if let Err(e) = http1::Builder::new()
-                .keep_alive(true)
-                .serve_connection(TokioIo::new(stream), svc)
-                .await
-            {
+            // HTTP/1.1, or HTTP/2 with prior knowledge (h2c), told apart by the preface.
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().keep_alive(true);
+            builder.http2().max_concurrent_streams(MAX_H2_STREAMS);
+            if let Err(e) = builder.serve_connection(TokioIo::new(stream), svc).await {
                 log::debug!("connection from {peer} ended: {e}");
             }
         });
@@ -207,7 +220,8 @@ fn admin(state: &State, method: Method, what: String) -> Response<MockBody> {
         (Method::GET, "stats") => {
             // This response's own body is not counted.
             let open = body::OPEN_BODIES.load(Ordering::Relaxed);
-            let text = format!("{{\"open_bodies\":{open}}}");
+            let conns = state.connections.load(Ordering::Relaxed);
+            let text = format!("{{\"open_bodies\":{open},\"connections\":{conns}}}");
             plain(StatusCode::OK, "application/json", Bytes::from(text))
         }
         (Method::GET, "requests") => {
@@ -216,6 +230,7 @@ fn admin(state: &State, method: Method, what: String) -> Response<MockBody> {
                 .iter()
                 .map(|r| RecordedJson {
                     path: &r.path,
+                    version: &r.version,
                     headers: &r.headers,
                     body_len: r.body.len(),
                     body: String::from_utf8_lossy(&r.body),
@@ -292,6 +307,7 @@ fn record(state: &State, parts: &http::request::Parts, body: Bytes) {
     }
     recorded.push_back(Recorded {
         path,
+        version: format!("{:?}", parts.version),
         headers,
         body,
     });
