@@ -140,6 +140,7 @@ def main():
         f"Run {meta.get('date_utc', '?')} on commit `{meta.get('git_commit', '?')}`"
         + (f" (+{meta.get('git_dirty')} modified tracked files)" if meta.get("git_dirty", "0") != "0" else "")
         + f", gateway `server.threads: {meta.get('gateway_threads', '?')}`, "
+        + f"provider connections {'HTTP/2' if meta.get('upstream_http2') == 'true' else 'HTTP/1.1'}, "
         f"gateway log level `{meta.get('gateway_log', '?')}`. Command: `{meta.get('run_command', 'loadtest/run')}`.\n"
     )
     others = [s["machine"]["other_cores"] for s in steps.values() if isinstance(s.get("machine"), dict)]
@@ -405,7 +406,9 @@ def main():
                      ("sha256_switchyard", "sha256 switchyard (16 hex)"),
                      ("sha256_switchyard-mock", "sha256 switchyard-mock"),
                      ("sha256_switchyard-load", "sha256 switchyard-load"),
-                     ("gateway_threads", "gateway server.threads"), ("gateway_log", "gateway RUST_LOG")):
+                     ("gateway_threads", "gateway server.threads"),
+                     ("upstream_http2", "gateway -> mock over HTTP/2 (h2c)"),
+                     ("gateway_log", "gateway RUST_LOG")):
         v = meta.get(k, "–")
         if k == "mem_total_kb" and v not in ("–", ""):
             v = f"{int(v) / 1024 / 1024:.1f} GiB"
