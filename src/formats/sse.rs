@@ -30,10 +30,24 @@ impl SseParser {
 
     /// Feeds the next chunk; complete events are appended to `out`.
     pub fn feed(&mut self, chunk: &[u8], out: &mut Vec<SseEvent>) {
-        self.buf.extend_from_slice(chunk);
+        if self.buf.is_empty() {
+            // Usual case: lines are read from the chunk itself; only an unfinished
+            // tail is copied.
+            let used = self.lines(chunk, out);
+            self.buf.extend_from_slice(&chunk[used..]);
+        } else {
+            self.buf.extend_from_slice(chunk);
+            let buf = std::mem::take(&mut self.buf);
+            let used = self.lines(&buf, out);
+            self.buf = buf;
+            self.buf.drain(..used);
+        }
+    }
+
+    /// Handles every complete line in `buf`; returns how many bytes were used.
+    fn lines(&mut self, buf: &[u8], out: &mut Vec<SseEvent>) -> usize {
         let mut pos = 0;
-        let buf = std::mem::take(&mut self.buf);
-        while let Some(rel) = buf[pos..].iter().position(|&b| b == b'\n' || b == b'\r') {
+        while let Some(rel) = memchr::memchr2(b'\n', b'\r', &buf[pos..]) {
             let end = pos + rel;
             let next = if buf[end] == b'\r' {
                 match buf.get(end + 1) {
@@ -48,8 +62,7 @@ impl SseParser {
             self.line(&buf[pos..end], out);
             pos = next;
         }
-        self.buf = buf;
-        self.buf.drain(..pos);
+        pos
     }
 
     /// Ends the stream: a final event without its blank line is still dispatched.
@@ -82,7 +95,11 @@ impl SseParser {
             }
             None => (line, &b""[..]),
         };
-        let value = String::from_utf8_lossy(value);
+        // Valid UTF-8 (the norm) is checked by the fast validator, not the lossy one.
+        let value = match std::str::from_utf8(value) {
+            Ok(v) => std::borrow::Cow::Borrowed(v),
+            Err(_) => String::from_utf8_lossy(value),
+        };
         match field {
             b"data" => {
                 if self.has_data {
@@ -204,6 +221,12 @@ mod tests {
             assert_eq!(got.len(), 1, "split at {i}");
             assert_eq!(got[0].data, "h\u{e9}llo \u{1f600}");
         }
+    }
+
+    #[test]
+    fn invalid_utf8_becomes_replacement_characters() {
+        let got = parse_all(&[b"data: a\xffb\n\n"]);
+        assert_eq!(got[0].data, "a\u{fffd}b");
     }
 
     #[test]
