@@ -15,6 +15,7 @@ pub mod stream;
 use model::{ChatRequest, ChatResponse, ErrorKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 /// An API dialect, on the client side or the provider side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,8 +113,9 @@ impl<'a> Envelope<'a> {
     }
 }
 
-/// Parses a client request in `format` into the canonical model.
-pub fn parse_request(format: ApiFormat, body: &[u8]) -> Result<ChatRequest, TranslateError> {
+/// Parses a client request in `format` into the canonical model, which borrows from
+/// `body`.
+pub fn parse_request(format: ApiFormat, body: &[u8]) -> Result<ChatRequest<'_>, TranslateError> {
     match format {
         ApiFormat::OpenAi => openai::request::parse(body),
         ApiFormat::Anthropic => anthropic::request::parse(body),
@@ -240,26 +242,33 @@ pub fn unknown_fields(body: &[u8], known: &[&str]) -> Result<Vec<String>, Transl
 
 /// A JSON string or array (`"content": "hi"` / `"content": [...]`), read without
 /// serde's untagged-enum buffering (which copies the whole value into a temporary
-/// tree first; measured as the main cost of translating large requests).
+/// tree first; measured as the main cost of translating large requests). The string
+/// is borrowed from the body unless it has escapes.
 #[derive(Debug)]
-pub enum StrOrSeq<T> {
-    Str(String),
+pub enum StrOrSeq<'a, T> {
+    Str(Cow<'a, str>),
     Seq(Vec<T>),
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for StrOrSeq<T> {
+impl<'de: 'a, 'a, T: Deserialize<'de>> Deserialize<'de> for StrOrSeq<'a, T> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
-            type Value = StrOrSeq<T>;
+        struct V<'a, T>(std::marker::PhantomData<(&'a (), T)>);
+        impl<'de: 'a, 'a, T: Deserialize<'de>> serde::de::Visitor<'de> for V<'a, T> {
+            type Value = StrOrSeq<'a, T>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("a string or an array")
             }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(StrOrSeq::Str(Cow::Borrowed(v)))
+            }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
-                Ok(StrOrSeq::Str(v.to_owned()))
+                Ok(StrOrSeq::Str(Cow::Owned(v.to_owned())))
             }
             fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
-                Ok(StrOrSeq::Str(v))
+                Ok(StrOrSeq::Str(Cow::Owned(v)))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -271,6 +280,45 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for StrOrSeq<T> {
         }
         d.deserialize_any(V(std::marker::PhantomData))
     }
+}
+
+/// A JSON string borrowed from the body when it has no escapes, decoded into an owned
+/// string when it has. (serde's own `Cow<str>` impl always copies; its `#[serde(borrow)]`
+/// special case covers only a bare `Cow<str>` field, not `Option` or `Vec` of one.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CowStr<'a>(pub Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for CowStr<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = CowStr<'a>;
+            // The same words as serde's `String`, so error messages do not change.
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(CowStr(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V(std::marker::PhantomData))
+    }
+}
+
+/// `#[serde(deserialize_with)]` for an optional string that borrows (see [`CowStr`]).
+pub fn opt_cow_str<'de: 'a, 'a, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Cow<'a, str>>, D::Error> {
+    Ok(Option::<CowStr<'a>>::deserialize(d)?.map(|s| s.0))
 }
 
 /// A required field that was absent: 400 naming it.

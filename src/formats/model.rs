@@ -12,11 +12,12 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
-/// Raw JSON carried through untouched (schemas, tool inputs, cache markers),
-/// comparable by text. Read as a borrowed-then-copied slice, never as a `Value` tree;
-/// the wire types that hold it are plain structs (serde cannot give `RawValue` from
-/// inside tagged or untagged enums, which is one reason they are avoided).
+/// Raw JSON carried through untouched (tool inputs in provider responses), comparable
+/// by text. Read as a borrowed-then-copied slice, never as a `Value` tree; the wire
+/// types that hold it are plain structs (serde cannot give `RawValue` from inside
+/// tagged or untagged enums, which is one reason they are avoided).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct RawJson(pub Box<RawValue>);
@@ -34,27 +35,50 @@ impl std::ops::Deref for RawJson {
     }
 }
 
+/// Raw JSON of a client request (schemas, cache markers), borrowed from the request
+/// body it was parsed from; comparable by text like [`RawJson`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RawRef<'a>(#[serde(borrow)] pub &'a RawValue);
+
+impl PartialEq for RawRef<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.get() == other.0.get()
+    }
+}
+
+impl std::ops::Deref for RawRef<'_> {
+    type Target = RawValue;
+    fn deref(&self) -> &RawValue {
+        self.0
+    }
+}
+
 /// A chat request, independent of the API it arrived in.
+///
+/// It borrows from the client's body: texts, ids, arguments and images are slices of
+/// it unless JSON escapes had to be decoded (`Cow::Owned`), so parsing a request
+/// copies little more than its structure.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct ChatRequest {
-    pub model: String,
+pub struct ChatRequest<'a> {
+    pub model: Cow<'a, str>,
     /// System / developer instructions, in order. Anthropic accepts them only at the top.
-    pub system: Vec<SystemPart>,
-    pub messages: Vec<Message>,
-    pub tools: Vec<Tool>,
-    pub tool_choice: Option<ToolChoice>,
+    pub system: Vec<SystemPart<'a>>,
+    pub messages: Vec<Message<'a>>,
+    pub tools: Vec<Tool<'a>>,
+    pub tool_choice: Option<ToolChoice<'a>>,
     /// `Some(false)` when the client forbade parallel tool calls.
     pub parallel_tool_calls: Option<bool>,
     pub max_tokens: Option<u32>,
     pub temperature: Option<f64>,
     pub top_p: Option<f64>,
     pub top_k: Option<u32>,
-    pub stop: Vec<String>,
+    pub stop: Vec<Cow<'a, str>>,
     pub stream: bool,
     /// OpenAI `stream_options.include_usage`: whether the client wants a usage chunk.
     pub include_usage: bool,
     /// End-user identifier (OpenAI `user`, Anthropic `metadata.user_id`).
-    pub user: Option<String>,
+    pub user: Option<Cow<'a, str>>,
     pub reasoning: Option<Reasoning>,
     /// Client fields the target format cannot express; reported to the client in the
     /// `x-switchyard-dropped` response header instead of being sent to a strict provider.
@@ -62,10 +86,10 @@ pub struct ChatRequest {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct SystemPart {
-    pub text: String,
+pub struct SystemPart<'a> {
+    pub text: Cow<'a, str>,
     /// Anthropic prompt-caching marker, kept when both sides are Anthropic-like.
-    pub cache_control: Option<RawJson>,
+    pub cache_control: Option<RawRef<'a>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,65 +99,81 @@ pub enum Role {
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Message {
+pub struct Message<'a> {
     pub role: Role,
-    pub content: Vec<ContentPart>,
+    pub content: Vec<ContentPart<'a>>,
 }
 
+/// A piece of message content. Requests borrow from the client body (`'a`);
+/// responses, read from a provider, own their text (`ContentPart<'static>`).
 #[derive(Debug, Clone, PartialEq)]
-pub enum ContentPart {
+pub enum ContentPart<'a> {
     Text {
-        text: String,
-        cache_control: Option<RawJson>,
+        text: Cow<'a, str>,
+        cache_control: Option<RawRef<'a>>,
     },
-    Image(ImageSource),
+    Image(ImageSource<'a>),
     /// A tool call made by the assistant. `arguments` is JSON text (OpenAI style).
     ToolCall {
-        id: String,
-        name: String,
-        arguments: String,
+        id: Cow<'a, str>,
+        name: Cow<'a, str>,
+        arguments: Cow<'a, str>,
     },
     /// The result of a tool call, sent back by the user side.
     ToolResult {
-        tool_call_id: String,
-        content: Vec<ContentPart>,
+        tool_call_id: Cow<'a, str>,
+        content: Vec<ContentPart<'a>>,
         is_error: bool,
     },
     /// Model reasoning (Anthropic `thinking`); `signature` must round-trip unchanged.
     Thinking {
-        text: String,
-        signature: Option<String>,
+        text: Cow<'a, str>,
+        signature: Option<Cow<'a, str>>,
     },
     /// Anthropic `redacted_thinking` (opaque, round-tripped only to Anthropic).
     RedactedThinking {
-        data: String,
+        data: Cow<'a, str>,
     },
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub enum ImageSource {
-    Base64 { media_type: String, data: String },
-    Url(String),
+pub enum ImageSource<'a> {
+    Base64 {
+        media_type: Cow<'a, str>,
+        data: Cow<'a, str>,
+    },
+    Url(Cow<'a, str>),
 }
 
-impl ImageSource {
+impl<'a> ImageSource<'a> {
     /// Parses an OpenAI `image_url.url`, which is either a `data:` URL or a plain URL.
-    pub fn from_url(url: &str) -> Self {
-        if let Some(rest) = url.strip_prefix("data:") {
-            if let Some((meta, data)) = rest.split_once(',') {
-                if let Some(media_type) = meta.strip_suffix(";base64") {
-                    return ImageSource::Base64 {
-                        media_type: media_type.to_string(),
-                        data: data.to_string(),
-                    };
-                }
-            }
+    /// A borrowed URL gives borrowed parts (base64 images are the largest strings a
+    /// request carries).
+    pub fn from_url(url: Cow<'a, str>) -> Self {
+        fn split(url: &str) -> Option<(&str, &str)> {
+            let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
+            Some((meta.strip_suffix(";base64")?, data))
         }
-        ImageSource::Url(url.to_string())
+        match url {
+            Cow::Borrowed(u) => match split(u) {
+                Some((media_type, data)) => ImageSource::Base64 {
+                    media_type: Cow::Borrowed(media_type),
+                    data: Cow::Borrowed(data),
+                },
+                None => ImageSource::Url(url),
+            },
+            Cow::Owned(ref u) => match split(u) {
+                Some((media_type, data)) => ImageSource::Base64 {
+                    media_type: Cow::Owned(media_type.to_string()),
+                    data: Cow::Owned(data.to_string()),
+                },
+                None => ImageSource::Url(url),
+            },
+        }
     }
 
     /// Renders as an OpenAI `image_url.url` (data URL for inline images).
-    pub fn to_url(&self) -> String {
+    pub fn to_url(&self) -> Cow<'_, str> {
         match self {
             ImageSource::Base64 { media_type, data } => {
                 let mut s = String::with_capacity(data.len() + media_type.len() + 13);
@@ -141,30 +181,30 @@ impl ImageSource {
                 s.push_str(media_type);
                 s.push_str(";base64,");
                 s.push_str(data);
-                s
+                Cow::Owned(s)
             }
-            ImageSource::Url(u) => u.clone(),
+            ImageSource::Url(u) => Cow::Borrowed(u),
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Tool {
-    pub name: String,
-    pub description: Option<String>,
+pub struct Tool<'a> {
+    pub name: Cow<'a, str>,
+    pub description: Option<Cow<'a, str>>,
     /// JSON Schema of the arguments, carried verbatim.
-    pub parameters: Option<RawJson>,
+    pub parameters: Option<RawRef<'a>>,
     pub strict: Option<bool>,
-    pub cache_control: Option<RawJson>,
+    pub cache_control: Option<RawRef<'a>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ToolChoice {
+pub enum ToolChoice<'a> {
     None,
     Auto,
     /// The model must call some tool (OpenAI `required`, Anthropic `any`).
     Required,
-    Named(String),
+    Named(Cow<'a, str>),
 }
 
 /// Reasoning effort. OpenAI speaks in effort levels, Anthropic in a token budget.
@@ -270,7 +310,7 @@ pub struct ChatResponse {
     pub id: String,
     pub model: String,
     /// Assistant output: text, tool calls, thinking.
-    pub content: Vec<ContentPart>,
+    pub content: Vec<ContentPart<'static>>,
     pub refusal: Option<String>,
     pub finish_reason: Option<FinishReason>,
     pub usage: Usage,
@@ -362,7 +402,7 @@ mod tests {
 
     #[test]
     fn data_url_round_trip() {
-        let img = ImageSource::from_url("data:image/png;base64,AAAA");
+        let img = ImageSource::from_url("data:image/png;base64,AAAA".into());
         assert_eq!(
             img,
             ImageSource::Base64 {
@@ -372,8 +412,16 @@ mod tests {
         );
         assert_eq!(img.to_url(), "data:image/png;base64,AAAA");
         assert_eq!(
-            ImageSource::from_url("https://x/y.png"),
+            ImageSource::from_url("https://x/y.png".into()),
             ImageSource::Url("https://x/y.png".into())
+        );
+        // An owned (unescaped) URL splits the same way.
+        assert_eq!(
+            ImageSource::from_url(Cow::Owned("data:image/gif;base64,R0".into())),
+            ImageSource::Base64 {
+                media_type: "image/gif".into(),
+                data: "R0".into()
+            }
         );
     }
 

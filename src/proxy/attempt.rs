@@ -62,7 +62,8 @@ impl Gateway {
         model: &str,
         plan: Vec<Candidate>,
     ) -> Result<(), GatewayError> {
-        let mut canonical: Option<ChatRequest> = None;
+        // Parsed on the first translating attempt; borrows from `body`.
+        let mut canonical: Option<ChatRequest<'_>> = None;
         let mut last: Option<(String, String, AttemptError)> = None;
         let mut reopens: Option<Instant> = None;
         let anthropic_beta = session
@@ -203,12 +204,12 @@ impl Gateway {
 
     /// The body for one candidate: the client's bytes with `model` replaced when the
     /// formats match, else the canonical request (parsed once) in the provider's format.
-    fn upstream_body(
+    fn upstream_body<'b>(
         &self,
         api: ApiFormat,
-        body: &[u8],
+        body: &'b [u8],
         cand: &Candidate,
-        canonical: &mut Option<ChatRequest>,
+        canonical: &mut Option<ChatRequest<'b>>,
     ) -> Result<(Vec<u8>, Vec<String>), GatewayError> {
         let provider = &cand.provider;
         if provider.format == api {

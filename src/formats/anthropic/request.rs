@@ -2,13 +2,16 @@
 
 use super::response::input_object;
 use crate::formats::model::{
-    ChatRequest, ContentPart, Effort, ImageSource, Message, RawJson, Reasoning, Role, SystemPart,
+    ChatRequest, ContentPart, Effort, ImageSource, Message, RawRef, Reasoning, Role, SystemPart,
     Tool, ToolChoice,
 };
-use crate::formats::{from_json, missing, EncodeOptions, StrOrSeq, TranslateError};
+use crate::formats::{
+    from_json, missing, opt_cow_str, CowStr, EncodeOptions, StrOrSeq, TranslateError,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 
 // === wire types: what clients send ===
 
@@ -29,18 +32,21 @@ const KNOWN_FIELDS: &[&str] = &[
     "thinking",
 ];
 
+// Strings borrow from the body (`Cow`, see `CowStr`); `borrow` ties the lifetimes.
 #[derive(Deserialize)]
-struct InRequest {
-    model: String,
-    messages: Vec<InMessage>,
+struct InRequest<'a> {
+    #[serde(borrow)]
+    model: Cow<'a, str>,
+    #[serde(borrow)]
+    messages: Vec<InMessage<'a>>,
     #[serde(default)]
     max_tokens: Option<u32>,
-    #[serde(default)]
-    system: Option<InSystem>,
-    #[serde(default)]
-    metadata: Option<InMetadata>,
-    #[serde(default)]
-    stop_sequences: Option<Vec<String>>,
+    #[serde(default, borrow)]
+    system: Option<InSystem<'a>>,
+    #[serde(default, borrow)]
+    metadata: Option<InMetadata<'a>>,
+    #[serde(default, borrow)]
+    stop_sequences: Option<Vec<CowStr<'a>>>,
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
@@ -49,27 +55,28 @@ struct InRequest {
     top_p: Option<f64>,
     #[serde(default)]
     top_k: Option<u32>,
-    #[serde(default)]
-    tools: Option<Vec<InTool>>,
-    #[serde(default)]
-    tool_choice: Option<InToolChoice>,
-    #[serde(default)]
-    thinking: Option<InThinking>,
+    #[serde(default, borrow)]
+    tools: Option<Vec<InTool<'a>>>,
+    #[serde(default, borrow)]
+    tool_choice: Option<InToolChoice<'a>>,
+    #[serde(default, borrow)]
+    thinking: Option<InThinking<'a>>,
 }
 
-type InSystem = StrOrSeq<InSystemBlock>;
+type InSystem<'a> = StrOrSeq<'a, InSystemBlock<'a>>;
 
 #[derive(Deserialize)]
-struct InSystemBlock {
-    text: String,
-    #[serde(default)]
-    cache_control: Option<RawJson>,
+struct InSystemBlock<'a> {
+    #[serde(borrow)]
+    text: Cow<'a, str>,
+    #[serde(default, borrow)]
+    cache_control: Option<RawRef<'a>>,
 }
 
 #[derive(Deserialize)]
-struct InMetadata {
-    #[serde(default)]
-    user_id: Option<String>,
+struct InMetadata<'a> {
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    user_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize)]
@@ -80,43 +87,44 @@ enum InRole {
 }
 
 #[derive(Deserialize)]
-struct InMessage {
+struct InMessage<'a> {
     role: InRole,
-    content: InContent,
+    #[serde(borrow)]
+    content: InContent<'a>,
 }
 
-type InContent = StrOrSeq<InBlock>;
+type InContent<'a> = StrOrSeq<'a, InBlock<'a>>;
 
 /// One content block, read flat (no tagged-enum buffering); required fields per
 /// type are checked when converting.
 #[derive(Deserialize)]
-struct InBlock {
+struct InBlock<'a> {
     #[serde(rename = "type")]
     kind: InBlockKind,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    cache_control: Option<RawJson>,
-    #[serde(default)]
-    source: Option<InImageSource>,
-    #[serde(default)]
-    id: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    input: Option<RawJson>,
-    #[serde(default)]
-    tool_use_id: Option<String>,
-    #[serde(default)]
-    content: Option<InContent>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    cache_control: Option<RawRef<'a>>,
+    #[serde(default, borrow)]
+    source: Option<InImageSource<'a>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    input: Option<RawRef<'a>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    tool_use_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    content: Option<InContent<'a>>,
     #[serde(default)]
     is_error: Option<bool>,
-    #[serde(default)]
-    thinking: Option<String>,
-    #[serde(default)]
-    signature: Option<String>,
-    #[serde(default)]
-    data: Option<String>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    thinking: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    signature: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    data: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -135,15 +143,15 @@ enum InBlockKind {
 }
 
 #[derive(Deserialize)]
-struct InImageSource {
+struct InImageSource<'a> {
     #[serde(rename = "type")]
     kind: InSourceKind,
-    #[serde(default)]
-    media_type: Option<String>,
-    #[serde(default)]
-    data: Option<String>,
-    #[serde(default)]
-    url: Option<String>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    media_type: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    data: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    url: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -155,24 +163,25 @@ enum InSourceKind {
 }
 
 #[derive(Deserialize)]
-struct InTool {
-    #[serde(rename = "type", default)]
-    kind: Option<String>,
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    input_schema: Option<RawJson>,
-    #[serde(default)]
-    cache_control: Option<RawJson>,
+struct InTool<'a> {
+    #[serde(rename = "type", default, borrow, deserialize_with = "opt_cow_str")]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    description: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    input_schema: Option<RawRef<'a>>,
+    #[serde(default, borrow)]
+    cache_control: Option<RawRef<'a>>,
 }
 
 #[derive(Deserialize)]
-struct InToolChoice {
+struct InToolChoice<'a> {
     #[serde(rename = "type")]
     kind: InToolChoiceKind,
-    #[serde(default)]
-    name: Option<String>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    name: Option<Cow<'a, str>>,
     #[serde(default)]
     disable_parallel_tool_use: Option<bool>,
 }
@@ -187,16 +196,16 @@ enum InToolChoiceKind {
 }
 
 #[derive(Deserialize)]
-struct InThinking {
-    #[serde(rename = "type")]
-    kind: String,
+struct InThinking<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
     #[serde(default)]
     budget_tokens: Option<u32>,
 }
 
 // === wire -> canonical ===
 
-fn blocks(content: InContent, path: &str) -> Result<Vec<ContentPart>, TranslateError> {
+fn blocks<'a>(content: InContent<'a>, path: &str) -> Result<Vec<ContentPart<'a>>, TranslateError> {
     let list = match content {
         StrOrSeq::Str(text) => {
             return Ok(vec![ContentPart::Text {
@@ -209,7 +218,7 @@ fn blocks(content: InContent, path: &str) -> Result<Vec<ContentPart>, TranslateE
     let mut out = Vec::with_capacity(list.len());
     for (i, b) in list.into_iter().enumerate() {
         let at = |f: &str| format!("{path}.content[{i}].{f}");
-        let need = |v: Option<String>, f: &str| v.ok_or_else(|| missing(at(f)));
+        let need = |v: Option<Cow<'a, str>>, f: &str| v.ok_or_else(|| missing(at(f)));
         out.push(match b.kind {
             InBlockKind::Text => ContentPart::Text {
                 text: need(b.text, "text")?,
@@ -234,11 +243,8 @@ fn blocks(content: InContent, path: &str) -> Result<Vec<ContentPart>, TranslateE
             InBlockKind::ToolUse => ContentPart::ToolCall {
                 id: need(b.id, "id")?,
                 name: need(b.name, "name")?,
-                arguments: b
-                    .input
-                    .ok_or_else(|| missing(at("input")))?
-                    .get()
-                    .to_string(),
+                // The input object's JSON text, as it is in the body.
+                arguments: Cow::Borrowed(b.input.ok_or_else(|| missing(at("input")))?.0.get()),
             },
             InBlockKind::ToolResult => ContentPart::ToolResult {
                 tool_call_id: need(b.tool_use_id, "tool_use_id")?,
@@ -271,7 +277,7 @@ fn blocks(content: InContent, path: &str) -> Result<Vec<ContentPart>, TranslateE
 }
 
 /// Parses an Anthropic Messages body into the canonical model.
-pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
+pub fn parse(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError> {
     let req: InRequest = from_json(body)?;
     let mut out = ChatRequest {
         model: req.model,
@@ -282,7 +288,10 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
         temperature: req.temperature,
         top_p: req.top_p,
         top_k: req.top_k,
-        stop: req.stop_sequences.unwrap_or_default(),
+        stop: req
+            .stop_sequences
+            .map(|v| v.into_iter().map(|s| s.0).collect())
+            .unwrap_or_default(),
         user: req.metadata.and_then(|m| m.user_id),
         ..Default::default()
     };
@@ -343,7 +352,7 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
     out.parallel_tool_calls = disable_parallel.map(|d| !d);
     out.reasoning = match req.thinking {
         None => None,
-        Some(t) => match t.kind.as_str() {
+        Some(t) => match t.kind.as_ref() {
             "enabled" => Some(Reasoning::BudgetTokens(t.budget_tokens.unwrap_or(1024))),
             "disabled" => Some(Reasoning::Disabled),
             "adaptive" => Some(Reasoning::Effort(Effort::Medium)),
@@ -373,8 +382,8 @@ struct OutRequest<'a> {
     tools: Vec<OutTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_choice: Option<Value>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    stop_sequences: &'a [String],
+    #[serde(skip_serializing_if = "<[Cow<str>]>::is_empty")]
+    stop_sequences: &'a [Cow<'a, str>],
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -448,7 +457,7 @@ struct OutTool<'a> {
     cache_control: Option<&'a RawValue>,
 }
 
-fn out_blocks<'a>(parts: &'a [ContentPart], out: &mut Vec<OutBlock<'a>>) {
+fn out_blocks<'a>(parts: &'a [ContentPart<'_>], out: &mut Vec<OutBlock<'a>>) {
     for p in parts {
         match p {
             // Anthropic rejects empty text blocks.
@@ -507,7 +516,7 @@ fn out_blocks<'a>(parts: &'a [ContentPart], out: &mut Vec<OutBlock<'a>>) {
 
 /// Renders a canonical request as an Anthropic Messages body.
 pub fn encode(
-    req: &ChatRequest,
+    req: &ChatRequest<'_>,
     opts: &EncodeOptions,
     dropped: &mut Vec<String>,
 ) -> Result<Vec<u8>, TranslateError> {
@@ -709,6 +718,56 @@ mod tests {
             "https://x/i.png"
         );
         assert_eq!(v["user"], "u9");
+    }
+
+    #[test]
+    fn plain_strings_are_borrowed_and_escaped_ones_decoded() {
+        let body = br#"{"model":"m","max_tokens":1,
+          "system":[{"type":"text","text":"caf\u00e9","cache_control":{"type":"ephemeral"}}],
+          "tools":[{"name":"f","input_schema":{"type":"object"}}],
+          "messages":[{"role":"user","content":[
+             {"type":"image","source":{"type":"base64","media_type":"image/png","data":"QUJD"}},
+             {"type":"text","text":"plain"}]},
+            {"role":"assistant","content":[
+             {"type":"text","text":"a\nb"},
+             {"type":"tool_use","id":"t1","name":"f","input":{"x": "\n"}}]}]}"#;
+        let r = parse(body).unwrap();
+        assert!(matches!(&r.system[0].text, Cow::Owned(t) if t == "caf\u{e9}"));
+        assert_eq!(
+            r.system[0].cache_control.map(|c| c.0.get()),
+            Some(r#"{"type":"ephemeral"}"#)
+        );
+        assert_eq!(
+            r.tools[0].parameters.map(|p| p.0.get()),
+            Some(r#"{"type":"object"}"#)
+        );
+        let user = &r.messages[0].content;
+        assert!(matches!(
+            &user[0],
+            ContentPart::Image(ImageSource::Base64 {
+                media_type: Cow::Borrowed("image/png"),
+                data: Cow::Borrowed("QUJD")
+            })
+        ));
+        assert!(matches!(
+            &user[1],
+            ContentPart::Text {
+                text: Cow::Borrowed("plain"),
+                ..
+            }
+        ));
+        let assistant = &r.messages[1].content;
+        assert!(
+            matches!(&assistant[0], ContentPart::Text { text: Cow::Owned(t), .. } if t == "a\nb")
+        );
+        // Tool input is raw JSON text: borrowed as written, escapes included.
+        assert!(matches!(
+            &assistant[1],
+            ContentPart::ToolCall {
+                arguments: Cow::Borrowed(r#"{"x": "\n"}"#),
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -63,22 +63,23 @@ pub fn parse(body: &[u8]) -> Result<ChatResponse, TranslateError> {
         .into_iter()
         .filter_map(|b| match b.kind {
             InBlockKind::Text => Some(ContentPart::Text {
-                text: b.text.unwrap_or_default(),
+                text: b.text.unwrap_or_default().into(),
                 cache_control: None,
             }),
             InBlockKind::ToolUse => Some(ContentPart::ToolCall {
-                id: b.id.unwrap_or_default(),
-                name: b.name.unwrap_or_default(),
+                id: b.id.unwrap_or_default().into(),
+                name: b.name.unwrap_or_default().into(),
                 arguments: b
                     .input
-                    .map_or_else(|| "{}".to_string(), |i| i.get().to_string()),
+                    .map_or_else(|| "{}".to_string(), |i| i.get().to_string())
+                    .into(),
             }),
             InBlockKind::Thinking => Some(ContentPart::Thinking {
-                text: b.thinking.unwrap_or_default(),
-                signature: b.signature,
+                text: b.thinking.unwrap_or_default().into(),
+                signature: b.signature.map(Into::into),
             }),
             InBlockKind::RedactedThinking => Some(ContentPart::RedactedThinking {
-                data: b.data.unwrap_or_default(),
+                data: b.data.unwrap_or_default().into(),
             }),
             InBlockKind::Other => None,
         })

@@ -1,13 +1,16 @@
 //! OpenAI Chat Completions request <-> canonical request.
 
 use crate::formats::model::{
-    ChatRequest, ContentPart, Effort, ImageSource, Message, RawJson, Reasoning, Role, SystemPart,
+    ChatRequest, ContentPart, Effort, ImageSource, Message, RawRef, Reasoning, Role, SystemPart,
     Tool, ToolChoice,
 };
-use crate::formats::{from_json, missing, EncodeOptions, StrOrSeq, TranslateError};
+use crate::formats::{
+    from_json, missing, opt_cow_str, CowStr, EncodeOptions, StrOrSeq, TranslateError,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::borrow::Cow;
 
 // === wire types: what clients send ===
 
@@ -30,14 +33,17 @@ const KNOWN_FIELDS: &[&str] = &[
     "n",
 ];
 
+// Strings borrow from the body (`Cow`, see `CowStr`); `borrow` ties the lifetimes.
 #[derive(Deserialize)]
-struct InRequest {
-    model: String,
-    messages: Vec<InMessage>,
-    #[serde(default)]
-    tools: Option<Vec<InTool>>,
-    #[serde(default)]
-    tool_choice: Option<InToolChoice>,
+struct InRequest<'a> {
+    #[serde(borrow)]
+    model: Cow<'a, str>,
+    #[serde(borrow)]
+    messages: Vec<InMessage<'a>>,
+    #[serde(default, borrow)]
+    tools: Option<Vec<InTool<'a>>>,
+    #[serde(default, borrow)]
+    tool_choice: Option<InToolChoice<'a>>,
     #[serde(default)]
     parallel_tool_calls: Option<bool>,
     #[serde(default)]
@@ -48,16 +54,16 @@ struct InRequest {
     temperature: Option<f64>,
     #[serde(default)]
     top_p: Option<f64>,
-    #[serde(default)]
-    stop: Option<InStop>,
+    #[serde(default, borrow)]
+    stop: Option<InStop<'a>>,
     #[serde(default)]
     stream: Option<bool>,
     #[serde(default)]
     stream_options: Option<InStreamOptions>,
-    #[serde(default)]
-    user: Option<String>,
-    #[serde(default)]
-    reasoning_effort: Option<String>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    user: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    reasoning_effort: Option<Cow<'a, str>>,
     #[serde(default)]
     n: Option<u32>,
 }
@@ -65,18 +71,18 @@ struct InRequest {
 /// One message, read flat (no tagged-enum buffering); required fields per role are
 /// checked when converting.
 #[derive(Deserialize)]
-struct InMessage {
+struct InMessage<'a> {
     role: InRole,
-    #[serde(default)]
-    content: Option<InContent>,
-    #[serde(default)]
-    tool_calls: Option<Vec<InToolCall>>,
-    #[serde(default)]
-    tool_call_id: Option<String>,
-    #[serde(default)]
-    refusal: Option<String>,
-    #[serde(default)]
-    reasoning_content: Option<String>,
+    #[serde(default, borrow)]
+    content: Option<InContent<'a>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<Vec<InToolCall<'a>>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    tool_call_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    reasoning_content: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -89,18 +95,18 @@ enum InRole {
     Tool,
 }
 
-type InContent = StrOrSeq<InPart>;
+type InContent<'a> = StrOrSeq<'a, InPart<'a>>;
 
 #[derive(Deserialize)]
-struct InPart {
+struct InPart<'a> {
     #[serde(rename = "type")]
     kind: InPartKind,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    image_url: Option<InImageUrl>,
-    #[serde(default)]
-    refusal: Option<String>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    image_url: Option<InImageUrl<'a>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    refusal: Option<Cow<'a, str>>,
 }
 
 #[derive(Deserialize, Clone, Copy)]
@@ -114,69 +120,82 @@ enum InPartKind {
 }
 
 #[derive(Deserialize)]
-struct InImageUrl {
-    url: String,
+struct InImageUrl<'a> {
+    #[serde(borrow)]
+    url: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
-struct InToolCall {
-    id: String,
-    function: InFunctionCall,
+struct InToolCall<'a> {
+    #[serde(borrow)]
+    id: Cow<'a, str>,
+    #[serde(borrow)]
+    function: InFunctionCall<'a>,
 }
 
 #[derive(Deserialize)]
-struct InFunctionCall {
-    name: String,
-    #[serde(default)]
-    arguments: String,
+struct InFunctionCall<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow)]
+    arguments: Cow<'a, str>,
 }
 
 #[derive(Deserialize)]
-struct InTool {
-    #[serde(rename = "type", default = "function_type")]
-    kind: String,
-    function: Option<InFunction>,
+struct InTool<'a> {
+    #[serde(rename = "type", default = "function_type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(borrow)]
+    function: Option<InFunction<'a>>,
 }
 
-fn function_type() -> String {
-    "function".to_string()
+fn function_type<'a>() -> Cow<'a, str> {
+    Cow::Borrowed("function")
 }
 
 #[derive(Deserialize)]
-struct InFunction {
-    name: String,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    parameters: Option<RawJson>,
+struct InFunction<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    description: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    parameters: Option<RawRef<'a>>,
     #[serde(default)]
     strict: Option<bool>,
 }
 
 /// `"auto"` or `{"type": "function", "function": {"name": ...}}`.
-enum InToolChoice {
-    Mode(String),
-    Named { function: InNamed },
+enum InToolChoice<'a> {
+    Mode(Cow<'a, str>),
+    Named { function: InNamed<'a> },
 }
 
-impl<'de> Deserialize<'de> for InToolChoice {
+impl<'de: 'a, 'a> Deserialize<'de> for InToolChoice<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = InToolChoice;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = InToolChoice<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
                 f.write_str("\"none\", \"auto\", \"required\" or {\"type\": \"function\", \"function\": {\"name\": ...}}")
             }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<InToolChoice, E> {
-                Ok(InToolChoice::Mode(v.to_owned()))
+            fn visit_borrowed_str<E: serde::de::Error>(
+                self,
+                v: &'de str,
+            ) -> Result<InToolChoice<'a>, E> {
+                Ok(InToolChoice::Mode(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<InToolChoice<'a>, E> {
+                Ok(InToolChoice::Mode(Cow::Owned(v.to_owned())))
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(
                 self,
                 m: A,
-            ) -> Result<InToolChoice, A::Error> {
+            ) -> Result<InToolChoice<'a>, A::Error> {
                 #[derive(Deserialize)]
-                struct Named {
-                    function: InNamed,
+                struct Named<'a> {
+                    #[serde(borrow)]
+                    function: InNamed<'a>,
                 }
                 let n = Named::deserialize(serde::de::value::MapAccessDeserializer::new(m))?;
                 Ok(InToolChoice::Named {
@@ -184,16 +203,17 @@ impl<'de> Deserialize<'de> for InToolChoice {
                 })
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
 #[derive(Deserialize)]
-struct InNamed {
-    name: String,
+struct InNamed<'a> {
+    #[serde(borrow)]
+    name: Cow<'a, str>,
 }
 
-type InStop = StrOrSeq<String>;
+type InStop<'a> = StrOrSeq<'a, CowStr<'a>>;
 
 #[derive(Deserialize)]
 struct InStreamOptions {
@@ -203,7 +223,10 @@ struct InStreamOptions {
 
 // === wire -> canonical ===
 
-fn content_parts(content: InContent, path: &str) -> Result<Vec<ContentPart>, TranslateError> {
+fn content_parts<'a>(
+    content: InContent<'a>,
+    path: &str,
+) -> Result<Vec<ContentPart<'a>>, TranslateError> {
     match content {
         StrOrSeq::Str(text) => Ok(vec![ContentPart::Text {
             text,
@@ -225,7 +248,7 @@ fn content_parts(content: InContent, path: &str) -> Result<Vec<ContentPart>, Tra
                     }),
                     InPartKind::ImageUrl => {
                         let img = p.image_url.ok_or_else(|| missing(at("image_url")))?;
-                        Ok(ContentPart::Image(ImageSource::from_url(&img.url)))
+                        Ok(ContentPart::Image(ImageSource::from_url(img.url)))
                     }
                     InPartKind::InputAudio | InPartKind::File => Err(TranslateError::new(
                         at("type"),
@@ -238,20 +261,32 @@ fn content_parts(content: InContent, path: &str) -> Result<Vec<ContentPart>, Tra
     }
 }
 
-fn text_of(content: InContent) -> String {
+fn text_of(content: InContent<'_>) -> Cow<'_, str> {
     match content {
         StrOrSeq::Str(t) => t,
-        StrOrSeq::Seq(parts) => parts
-            .into_iter()
-            .filter(|p| matches!(p.kind, InPartKind::Text))
-            .filter_map(|p| p.text)
-            .collect(),
+        StrOrSeq::Seq(parts) => {
+            let mut texts = parts
+                .into_iter()
+                .filter(|p| matches!(p.kind, InPartKind::Text))
+                .filter_map(|p| p.text);
+            // One text part (the usual case) stays borrowed.
+            match (texts.next(), texts.next()) {
+                (None, _) => Cow::Borrowed(""),
+                (Some(one), None) => one,
+                (Some(a), Some(b)) => {
+                    let mut s = a.into_owned();
+                    s.push_str(&b);
+                    texts.for_each(|t| s.push_str(&t));
+                    Cow::Owned(s)
+                }
+            }
+        }
     }
 }
 
 /// Parses an OpenAI request body into the canonical model.
-pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
-    let req: InRequest = from_json(body)?;
+pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
+    let req: InRequest<'a> = from_json(body)?;
     let mut out = ChatRequest {
         model: req.model,
         stream: req.stream.unwrap_or(false),
@@ -267,7 +302,7 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
         stop: match req.stop {
             None => Vec::new(),
             Some(StrOrSeq::Str(s)) => vec![s],
-            Some(StrOrSeq::Seq(v)) => v,
+            Some(StrOrSeq::Seq(v)) => v.into_iter().map(|s| s.0).collect(),
         },
         ..Default::default()
     };
@@ -290,7 +325,8 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
     }
     for (i, m) in req.messages.into_iter().enumerate() {
         let path = format!("messages[{i}]");
-        let content = |c: Option<InContent>| c.ok_or_else(|| missing(format!("{path}.content")));
+        let content =
+            |c: Option<InContent<'a>>| c.ok_or_else(|| missing(format!("{path}.content")));
         match m.role {
             InRole::System | InRole::Developer => {
                 out.system.push(SystemPart {
@@ -343,7 +379,7 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
         }
     }
     for (i, t) in req.tools.unwrap_or_default().into_iter().enumerate() {
-        let f = match (t.kind.as_str(), t.function) {
+        let f = match (t.kind.as_ref(), t.function) {
             ("function", Some(f)) => f,
             (kind, _) => {
                 return Err(TranslateError::new(
@@ -362,7 +398,7 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
     }
     out.tool_choice = match req.tool_choice {
         None => None,
-        Some(InToolChoice::Mode(m)) => Some(match m.as_str() {
+        Some(InToolChoice::Mode(m)) => Some(match m.as_ref() {
             "none" => ToolChoice::None,
             "auto" => ToolChoice::Auto,
             "required" => ToolChoice::Required,
@@ -382,11 +418,11 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest, TranslateError> {
 
 /// Appends, merging into the previous message when the role repeats (OpenAI sends one
 /// `tool` message per result; canonical keeps them in one user turn).
-fn push_message(messages: &mut Vec<Message>, role: Role, content: Vec<ContentPart>) {
+fn push_message<'a>(messages: &mut Vec<Message<'a>>, role: Role, content: Vec<ContentPart<'a>>) {
     if let Some(last) = messages.last_mut() {
         if last.role == role {
             // Tool results must stay ahead of user text in the same turn.
-            let is_result = |p: &ContentPart| matches!(p, ContentPart::ToolResult { .. });
+            let is_result = |p: &ContentPart<'_>| matches!(p, ContentPart::ToolResult { .. });
             if content.iter().all(is_result) && !last.content.iter().all(is_result) {
                 let pos = last.content.iter().take_while(|p| is_result(p)).count();
                 last.content.splice(pos..pos, content);
@@ -417,8 +453,8 @@ struct OutRequest<'a> {
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_p: Option<f64>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    stop: &'a [String],
+    #[serde(skip_serializing_if = "<[Cow<str>]>::is_empty")]
+    stop: &'a [Cow<'a, str>],
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -448,7 +484,7 @@ struct OutMessage<'a> {
 #[derive(Serialize)]
 #[serde(untagged)]
 enum OutContent<'a> {
-    Text(String),
+    Text(Cow<'a, str>),
     Parts(Vec<OutPart<'a>>),
 }
 
@@ -456,12 +492,12 @@ enum OutContent<'a> {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum OutPart<'a> {
     Text { text: &'a str },
-    ImageUrl { image_url: OutImageUrl },
+    ImageUrl { image_url: OutImageUrl<'a> },
 }
 
 #[derive(Serialize)]
-struct OutImageUrl {
-    url: String,
+struct OutImageUrl<'a> {
+    url: Cow<'a, str>,
 }
 
 #[derive(Serialize)]
@@ -496,9 +532,9 @@ struct OutFunction<'a> {
     strict: Option<bool>,
 }
 
-fn user_content<'a>(parts: &[&'a ContentPart]) -> Option<OutContent<'a>> {
+fn user_content<'a>(parts: &[&'a ContentPart<'_>]) -> Option<OutContent<'a>> {
     if let [ContentPart::Text { text, .. }] = parts {
-        return Some(OutContent::Text(text.clone()));
+        return Some(OutContent::Text(Cow::Borrowed(text)));
     }
     let out: Vec<OutPart<'a>> = parts
         .iter()
@@ -515,18 +551,22 @@ fn user_content<'a>(parts: &[&'a ContentPart]) -> Option<OutContent<'a>> {
 
 /// Renders a canonical request as an OpenAI Chat Completions body.
 pub fn encode(
-    req: &ChatRequest,
+    req: &ChatRequest<'_>,
     opts: &EncodeOptions,
     dropped: &mut Vec<String>,
 ) -> Result<Vec<u8>, TranslateError> {
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if !req.system.is_empty() {
-        let text = req
-            .system
-            .iter()
-            .map(|p| p.text.as_str())
-            .collect::<Vec<_>>()
-            .join("\n\n");
+        let text = match req.system.as_slice() {
+            [one] => Cow::Borrowed(one.text.as_ref()),
+            parts => Cow::Owned(
+                parts
+                    .iter()
+                    .map(|p| p.text.as_ref())
+                    .collect::<Vec<_>>()
+                    .join("\n\n"),
+            ),
+        };
         messages.push(OutMessage {
             role: "system",
             content: Some(OutContent::Text(text)),
@@ -538,11 +578,11 @@ pub fn encode(
         match m.role {
             Role::User => encode_user(m, &mut messages),
             Role::Assistant => {
-                let mut text = String::new();
+                let mut text = Cow::Borrowed("");
                 let mut tool_calls = Vec::new();
                 for p in &m.content {
                     match p {
-                        ContentPart::Text { text: t, .. } => text.push_str(t),
+                        ContentPart::Text { text: t, .. } => append(&mut text, t),
                         ContentPart::ToolCall {
                             id,
                             name,
@@ -626,9 +666,19 @@ pub fn encode(
     serde_json::to_vec(&out).map_err(|e| TranslateError::new("body", e.to_string()))
 }
 
+/// Appends `t` to `text`, copying only when there is something to append to: a turn
+/// with a single text part is sent as a slice of the client's body.
+fn append<'a>(text: &mut Cow<'a, str>, t: &'a str) {
+    if text.is_empty() {
+        *text = Cow::Borrowed(t);
+    } else if !t.is_empty() {
+        text.to_mut().push_str(t);
+    }
+}
+
 /// A canonical user turn becomes `tool` messages (one per result, first) and then a
 /// `user` message with the remaining text and images.
-fn encode_user<'a>(m: &'a Message, messages: &mut Vec<OutMessage<'a>>) {
+fn encode_user<'a>(m: &'a Message<'_>, messages: &mut Vec<OutMessage<'a>>) {
     let mut rest: Vec<&'a ContentPart> = Vec::new();
     let mut result_images: Vec<&'a ContentPart> = Vec::new();
     for p in &m.content {
@@ -638,13 +688,10 @@ fn encode_user<'a>(m: &'a Message, messages: &mut Vec<OutMessage<'a>>) {
                 content,
                 is_error,
             } => {
-                let mut text = String::new();
-                if *is_error {
-                    text.push_str("Error: ");
-                }
+                let mut text = Cow::Borrowed(if *is_error { "Error: " } else { "" });
                 for c in content {
                     match c {
-                        ContentPart::Text { text: t, .. } => text.push_str(t),
+                        ContentPart::Text { text: t, .. } => append(&mut text, t),
                         ContentPart::Image(_) => result_images.push(c),
                         _ => {}
                     }
@@ -723,6 +770,46 @@ mod tests {
         assert_eq!(r.max_tokens, Some(50));
         assert_eq!(r.user.as_deref(), Some("u1"));
         assert_eq!(r.dropped, vec!["seed".to_string()]);
+    }
+
+    #[test]
+    fn plain_strings_are_borrowed_and_escaped_ones_decoded() {
+        let body = br#"{"model":"m","user":"u\u00e9","messages":[
+            {"role":"user","content":[{"type":"text","text":"plain"},
+              {"type":"image_url","image_url":{"url":"data:image/png;base64,QUJD"}}]},
+            {"role":"assistant","content":"a\nb","tool_calls":[
+              {"id":"c1","type":"function","function":{"name":"f","arguments":"{\"x\":1}"}}]}],
+            "stop":["END"]}"#;
+        let r = parse(body).unwrap();
+        assert!(matches!(r.model, Cow::Borrowed("m")));
+        assert!(matches!(r.stop[0], Cow::Borrowed("END")));
+        assert!(matches!(&r.user, Some(Cow::Owned(u)) if u == "u\u{e9}"));
+        let user = &r.messages[0].content;
+        assert!(matches!(
+            &user[0],
+            ContentPart::Text {
+                text: Cow::Borrowed("plain"),
+                ..
+            }
+        ));
+        assert!(matches!(
+            &user[1],
+            ContentPart::Image(ImageSource::Base64 {
+                media_type: Cow::Borrowed("image/png"),
+                data: Cow::Borrowed("QUJD")
+            })
+        ));
+        let assistant = &r.messages[1].content;
+        assert!(
+            matches!(&assistant[0], ContentPart::Text { text: Cow::Owned(t), .. } if t == "a\nb")
+        );
+        match &assistant[1] {
+            ContentPart::ToolCall { id, arguments, .. } => {
+                assert!(matches!(id, Cow::Borrowed("c1")));
+                assert!(matches!(arguments, Cow::Owned(a) if a == r#"{"x":1}"#));
+            }
+            other => panic!("expected a tool call, got {other:?}"),
+        }
     }
 
     #[test]

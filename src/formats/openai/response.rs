@@ -60,21 +60,21 @@ pub fn parse(body: &[u8]) -> Result<ChatResponse, TranslateError> {
     let mut content = Vec::new();
     if let Some(t) = choice.message.reasoning_content.filter(|t| !t.is_empty()) {
         content.push(ContentPart::Thinking {
-            text: t,
+            text: t.into(),
             signature: None,
         });
     }
     if let Some(t) = choice.message.content.filter(|t| !t.is_empty()) {
         content.push(ContentPart::Text {
-            text: t,
+            text: t.into(),
             cache_control: None,
         });
     }
     for c in choice.message.tool_calls.unwrap_or_default() {
         content.push(ContentPart::ToolCall {
-            id: c.id,
-            name: c.function.name,
-            arguments: c.function.arguments,
+            id: c.id.into(),
+            name: c.function.name.into(),
+            arguments: c.function.arguments.into(),
         });
     }
     Ok(ChatResponse {
