@@ -140,7 +140,7 @@ pub fn encode_request(
     format: ApiFormat,
     req: &ChatRequest,
     opts: &EncodeOptions,
-    dropped: &mut Vec<String>,
+    dropped: &mut Vec<Cow<'_, str>>,
 ) -> Result<Vec<u8>, TranslateError> {
     match format {
         ApiFormat::OpenAi => openai::request::encode(req, opts, dropped),
@@ -230,14 +230,127 @@ pub fn rewrite_model(body: &[u8], model: &str) -> Result<Vec<u8>, TranslateError
 
 /// Top-level keys of `body` that are not in `known` and not `null`: the fields a
 /// translation drops (and reports). A borrowed scan, no value is materialised.
-pub fn unknown_fields(body: &[u8], known: &[&str]) -> Result<Vec<String>, TranslateError> {
+pub fn unknown_fields<'a>(
+    body: &'a [u8],
+    known: &[&str],
+) -> Result<Vec<Cow<'a, str>>, TranslateError> {
     let members: RawMembers = from_json(body)?;
     Ok(members
         .0
         .into_iter()
         .filter(|(k, v)| !known.contains(&k.as_ref()) && v.get() != "null")
-        .map(|(k, _)| k.into_owned())
+        .map(|(k, _)| k)
         .collect())
+}
+
+/// [`from_json`] and [`unknown_fields`] in one pass over the body: a second scan for
+/// the unknown keys cost about a quarter of translating a 1 KB request.
+///
+/// A body that fails is parsed again the two-pass way, so errors (and their paths
+/// and messages) are exactly those of `from_json` and `unknown_fields`.
+pub fn from_json_with_unknown<'de, T: Deserialize<'de>>(
+    body: &'de [u8],
+    known: &[&str],
+) -> Result<(T, Vec<Cow<'de, str>>), TranslateError> {
+    let mut unknown = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let seed = NoteUnknown {
+        known,
+        unknown: &mut unknown,
+        target: std::marker::PhantomData,
+    };
+    if let Ok(v) = serde::de::DeserializeSeed::deserialize(seed, &mut de) {
+        if de.end().is_ok() {
+            return Ok((v, unknown));
+        }
+    }
+    let v = from_json(body)?;
+    Ok((v, unknown_fields(body, known)?))
+}
+
+/// Deserializes a `T` from a JSON object, noting on the way the keys not in `known`
+/// whose value is not `null`.
+struct NoteUnknown<'k, 'u, 'de, T> {
+    known: &'k [&'k str],
+    unknown: &'u mut Vec<Cow<'de, str>>,
+    target: std::marker::PhantomData<T>,
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::DeserializeSeed<'de> for NoteUnknown<'_, '_, 'de, T> {
+    type Value = T;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<T, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for NoteUnknown<'_, '_, 'de, T> {
+    type Value = T;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        // `T` (a derived struct) reads the members through `NoteUnknownMap`.
+        T::deserialize(serde::de::value::MapAccessDeserializer::new(
+            NoteUnknownMap {
+                map,
+                known: self.known,
+                unknown: self.unknown,
+                pending: None,
+            },
+        ))
+    }
+}
+
+/// Hands each member to the deserializer of `T`, keeping unknown keys aside until
+/// their value shows whether it is `null`.
+struct NoteUnknownMap<'k, 'u, 'de, A> {
+    map: A,
+    known: &'k [&'k str],
+    unknown: &'u mut Vec<Cow<'de, str>>,
+    /// The current key, when it is not a known one.
+    pending: Option<Cow<'de, str>>,
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de>
+    for NoteUnknownMap<'_, '_, 'de, A>
+{
+    type Error = A::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        use serde::de::value::{BorrowedStrDeserializer, StrDeserializer};
+        let Some(CowStr(key)) = self.map.next_key::<CowStr<'de>>()? else {
+            return Ok(None);
+        };
+        let field = match &key {
+            Cow::Borrowed(k) => seed.deserialize(BorrowedStrDeserializer::new(k))?,
+            Cow::Owned(k) => seed.deserialize(StrDeserializer::new(k))?,
+        };
+        self.pending = (!self.known.contains(&key.as_ref())).then_some(key);
+        Ok(Some(field))
+    }
+
+    fn next_value_seed<V: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: V,
+    ) -> Result<V::Value, A::Error> {
+        let Some(key) = self.pending.take() else {
+            return self.map.next_value_seed(seed);
+        };
+        // Not a field we map: read it as raw text to see whether it is `null`, then
+        // give `T` that text (which it ignores).
+        let raw: &'de RawValue = self.map.next_value()?;
+        if raw.get() != "null" {
+            self.unknown.push(key);
+        }
+        seed.deserialize(raw).map_err(serde::de::Error::custom)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.map.size_hint()
+    }
 }
 
 /// A JSON string or array (`"content": "hi"` / `"content": [...]`), read without
@@ -377,6 +490,37 @@ mod tests {
         assert_eq!(e.path, "model");
         let e = Envelope::parse(b"{not json").unwrap_err();
         assert!(e.message.contains("key must be a string"), "{e}");
+    }
+
+    #[test]
+    fn one_pass_parse_notes_the_same_unknown_fields_and_errors_as_two() {
+        #[derive(Debug, Deserialize, PartialEq)]
+        struct Req<'a> {
+            #[serde(borrow)]
+            model: Cow<'a, str>,
+            #[serde(default)]
+            n: Option<u32>,
+        }
+        let known = &["model", "n"];
+        let body = br#"{"x\u0079":1,"model":"m","gone":null,"n":2,"obj":{"model":"no","deep":[null]},"x\u0079":[]}"#;
+        let (r, unknown): (Req, _) = from_json_with_unknown(body, known).unwrap();
+        assert_eq!(r, from_json::<Req>(body).unwrap());
+        assert_eq!(unknown, unknown_fields(body, known).unwrap());
+        assert_eq!(unknown, ["xy", "obj", "xy"]);
+        assert!(matches!(unknown[1], Cow::Borrowed(_)));
+        for bad in [
+            &br#"{"model":"m","n":"two"}"#[..],
+            br#"{"n":2}"#,
+            br#"{"model":"m","model":"m"}"#,
+            br#"{"model":"m","x":[1,}"#,
+            br#"{"model":"m"} {}"#,
+            br#"["m",2]"#,
+            b"",
+        ] {
+            let one = from_json_with_unknown::<Req>(bad, known).unwrap_err();
+            let two = from_json::<Req>(bad).and_then(|_| unknown_fields(bad, known).map(|_| ()));
+            assert_eq!(Err(one), two, "{}", String::from_utf8_lossy(bad));
+        }
     }
 
     #[test]

@@ -82,7 +82,7 @@ pub struct ChatRequest<'a> {
     pub reasoning: Option<Reasoning>,
     /// Client fields the target format cannot express; reported to the client in the
     /// `x-switchyard-dropped` response header instead of being sent to a strict provider.
-    pub dropped: Vec<String>,
+    pub dropped: Vec<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -24,6 +24,7 @@ use bytes::Bytes;
 use log::{debug, info};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 /// Largest non-streaming provider response the gateway will buffer.
@@ -48,7 +49,7 @@ struct Attempt<'a> {
     header: RequestHeader,
     body: Vec<u8>,
     include_usage: bool,
-    dropped: Vec<String>,
+    dropped: Vec<Cow<'a, str>>,
 }
 
 impl Gateway {
@@ -210,7 +211,7 @@ impl Gateway {
         body: &'b [u8],
         cand: &Candidate,
         canonical: &mut Option<ChatRequest<'b>>,
-    ) -> Result<(Vec<u8>, Vec<String>), GatewayError> {
+    ) -> Result<(Vec<u8>, Vec<Cow<'b, str>>), GatewayError> {
         let provider = &cand.provider;
         if provider.format == api {
             return Ok((formats::rewrite_model(body, &cand.model)?, Vec::new()));

@@ -218,7 +218,7 @@ impl Gateway {
         &self,
         ctx: &RequestCtx,
         provider: &Provider,
-        dropped: &[String],
+        dropped: &[std::borrow::Cow<'_, str>],
         upstream_id: Option<String>,
     ) -> Vec<(&'static str, String)> {
         let mut h = vec![

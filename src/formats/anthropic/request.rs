@@ -6,7 +6,7 @@ use crate::formats::model::{
     Tool, ToolChoice,
 };
 use crate::formats::{
-    from_json, missing, opt_cow_str, CowStr, EncodeOptions, StrOrSeq, TranslateError,
+    from_json_with_unknown, missing, opt_cow_str, CowStr, EncodeOptions, StrOrSeq, TranslateError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -278,7 +278,7 @@ fn blocks<'a>(content: InContent<'a>, path: &str) -> Result<Vec<ContentPart<'a>>
 
 /// Parses an Anthropic Messages body into the canonical model.
 pub fn parse(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError> {
-    let req: InRequest = from_json(body)?;
+    let (req, dropped): (InRequest, _) = from_json_with_unknown(body, KNOWN_FIELDS)?;
     let mut out = ChatRequest {
         model: req.model,
         max_tokens: req.max_tokens,
@@ -365,7 +365,7 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError> {
         },
     };
     // Fields this module does not map are dropped when translating (and reported).
-    out.dropped = crate::formats::unknown_fields(body, KNOWN_FIELDS)?;
+    out.dropped = dropped;
     Ok(out)
 }
 
@@ -518,7 +518,7 @@ fn out_blocks<'a>(parts: &'a [ContentPart<'_>], out: &mut Vec<OutBlock<'a>>) {
 pub fn encode(
     req: &ChatRequest<'_>,
     opts: &EncodeOptions,
-    dropped: &mut Vec<String>,
+    dropped: &mut Vec<Cow<'_, str>>,
 ) -> Result<Vec<u8>, TranslateError> {
     let mut max_tokens = req.max_tokens.unwrap_or(opts.default_max_tokens);
     let thinking_budget = match &req.reasoning {
@@ -597,9 +597,9 @@ pub fn encode(
     // Extended thinking does not combine with sampling overrides; newer API versions
     // take none of them at all.
     let sampling = opts.sampling_params && thinking.is_none();
-    let mut keep = |name: &str, present: bool| {
+    let mut keep = |name: &'static str, present: bool| {
         if present && !sampling {
-            dropped.push(name.to_string());
+            dropped.push(Cow::Borrowed(name));
         }
         present && sampling
     };

@@ -5,7 +5,7 @@ use crate::formats::model::{
     Tool, ToolChoice,
 };
 use crate::formats::{
-    from_json, missing, opt_cow_str, CowStr, EncodeOptions, StrOrSeq, TranslateError,
+    from_json_with_unknown, missing, opt_cow_str, CowStr, EncodeOptions, StrOrSeq, TranslateError,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -286,7 +286,7 @@ fn text_of(content: InContent<'_>) -> Cow<'_, str> {
 
 /// Parses an OpenAI request body into the canonical model.
 pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
-    let req: InRequest<'a> = from_json(body)?;
+    let (req, dropped): (InRequest<'a>, _) = from_json_with_unknown(body, KNOWN_FIELDS)?;
     let mut out = ChatRequest {
         model: req.model,
         stream: req.stream.unwrap_or(false),
@@ -412,7 +412,7 @@ pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
         Some(InToolChoice::Named { function }) => Some(ToolChoice::Named(function.name)),
     };
     // Fields this module does not map are dropped when translating (and reported).
-    out.dropped = crate::formats::unknown_fields(body, KNOWN_FIELDS)?;
+    out.dropped = dropped;
     Ok(out)
 }
 
@@ -553,7 +553,7 @@ fn user_content<'a>(parts: &[&'a ContentPart<'_>]) -> Option<OutContent<'a>> {
 pub fn encode(
     req: &ChatRequest<'_>,
     opts: &EncodeOptions,
-    dropped: &mut Vec<String>,
+    dropped: &mut Vec<Cow<'_, str>>,
 ) -> Result<Vec<u8>, TranslateError> {
     let mut messages = Vec::with_capacity(req.messages.len() + 1);
     if !req.system.is_empty() {
