@@ -205,7 +205,12 @@ struct InThinking<'a> {
 
 // === wire -> canonical ===
 
-fn blocks<'a>(content: InContent<'a>, path: &str) -> Result<Vec<ContentPart<'a>>, TranslateError> {
+/// `path` names the content's parent for error paths; it is called only on error, so
+/// valid requests format no paths.
+fn blocks<'a>(
+    content: InContent<'a>,
+    path: &dyn Fn() -> String,
+) -> Result<Vec<ContentPart<'a>>, TranslateError> {
     let list = match content {
         StrOrSeq::Str(text) => {
             return Ok(vec![ContentPart::Text {
@@ -217,7 +222,7 @@ fn blocks<'a>(content: InContent<'a>, path: &str) -> Result<Vec<ContentPart<'a>>
     };
     let mut out = Vec::with_capacity(list.len());
     for (i, b) in list.into_iter().enumerate() {
-        let at = |f: &str| format!("{path}.content[{i}].{f}");
+        let at = |f: &str| format!("{}.content[{i}].{f}", path());
         let need = |v: Option<Cow<'a, str>>, f: &str| v.ok_or_else(|| missing(at(f)));
         out.push(match b.kind {
             InBlockKind::Text => ContentPart::Text {
@@ -250,7 +255,7 @@ fn blocks<'a>(content: InContent<'a>, path: &str) -> Result<Vec<ContentPart<'a>>
                 tool_call_id: need(b.tool_use_id, "tool_use_id")?,
                 content: match b.content {
                     None => Vec::new(),
-                    Some(c) => blocks(c, &format!("{path}.content[{i}]"))?,
+                    Some(c) => blocks(c, &|| format!("{}.content[{i}]", path()))?,
                 },
                 is_error: b.is_error.unwrap_or(false),
             },
@@ -316,7 +321,7 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError> {
         };
         out.messages.push(Message {
             role,
-            content: blocks(m.content, &format!("messages[{i}]"))?,
+            content: blocks(m.content, &|| format!("messages[{i}]"))?,
         });
     }
     for (i, t) in req.tools.unwrap_or_default().into_iter().enumerate() {

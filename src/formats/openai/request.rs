@@ -223,9 +223,10 @@ struct InStreamOptions {
 
 // === wire -> canonical ===
 
+/// `msg` is the message's index, for error paths (built only on error).
 fn content_parts<'a>(
     content: InContent<'a>,
-    path: &str,
+    msg: usize,
 ) -> Result<Vec<ContentPart<'a>>, TranslateError> {
     match content {
         StrOrSeq::Str(text) => Ok(vec![ContentPart::Text {
@@ -236,7 +237,7 @@ fn content_parts<'a>(
             .into_iter()
             .enumerate()
             .map(|(i, p)| {
-                let at = |f: &str| format!("{path}.content[{i}].{f}");
+                let at = |f: &str| format!("messages[{msg}].content[{i}].{f}");
                 match p.kind {
                     InPartKind::Text => Ok(ContentPart::Text {
                         text: p.text.ok_or_else(|| missing(at("text")))?,
@@ -324,9 +325,8 @@ pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
         out.reasoning = Some(Reasoning::Effort(e));
     }
     for (i, m) in req.messages.into_iter().enumerate() {
-        let path = format!("messages[{i}]");
         let content =
-            |c: Option<InContent<'a>>| c.ok_or_else(|| missing(format!("{path}.content")));
+            |c: Option<InContent<'a>>| c.ok_or_else(|| missing(format!("messages[{i}].content")));
         match m.role {
             InRole::System | InRole::Developer => {
                 out.system.push(SystemPart {
@@ -335,7 +335,7 @@ pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
                 });
             }
             InRole::User => {
-                let content = content_parts(content(m.content)?, &path)?;
+                let content = content_parts(content(m.content)?, i)?;
                 push_message(&mut out.messages, Role::User, content);
             }
             InRole::Assistant => {
@@ -347,7 +347,7 @@ pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
                     });
                 }
                 if let Some(c) = m.content {
-                    parts.extend(content_parts(c, &path)?);
+                    parts.extend(content_parts(c, i)?);
                 }
                 if let Some(r) = m.refusal {
                     parts.push(ContentPart::Text {
@@ -367,8 +367,8 @@ pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
             InRole::Tool => {
                 let tool_call_id = m
                     .tool_call_id
-                    .ok_or_else(|| missing(format!("{path}.tool_call_id")))?;
-                let content = content_parts(content(m.content)?, &path)?;
+                    .ok_or_else(|| missing(format!("messages[{i}].tool_call_id")))?;
+                let content = content_parts(content(m.content)?, i)?;
                 let part = ContentPart::ToolResult {
                     tool_call_id,
                     content,
