@@ -83,6 +83,9 @@ pub struct ChatRequest<'a> {
     /// Client fields the target format cannot express; reported to the client in the
     /// `x-switchyard-dropped` response header instead of being sent to a strict provider.
     pub dropped: Vec<Cow<'a, str>>,
+    /// Length of the client body this was parsed from (0 when built otherwise); the
+    /// encoders size their output by it.
+    pub body_len: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]

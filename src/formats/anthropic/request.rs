@@ -10,7 +10,6 @@ use crate::formats::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::Value;
 use std::borrow::Cow;
 
 // === wire types: what clients send ===
@@ -371,6 +370,7 @@ pub fn parse(body: &[u8]) -> Result<ChatRequest<'_>, TranslateError> {
     };
     // Fields this module does not map are dropped when translating (and reported).
     out.dropped = dropped;
+    out.body_len = body.len();
     Ok(out)
 }
 
@@ -386,7 +386,7 @@ struct OutRequest<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<OutTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<Value>,
+    tool_choice: Option<OutToolChoice<'a>>,
     #[serde(skip_serializing_if = "<[Cow<str>]>::is_empty")]
     stop_sequences: &'a [Cow<'a, str>],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -400,7 +400,26 @@ struct OutRequest<'a> {
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    thinking: Option<Value>,
+    thinking: Option<OutThinking>,
+}
+
+// `tool_choice` and `thinking` were once `json!` values, whose maps write their keys
+// sorted; the fields keep that order so the bytes sent stay the same.
+#[derive(Serialize)]
+struct OutToolChoice<'a> {
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    disable_parallel_tool_use: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+struct OutThinking {
+    budget_tokens: u32,
+    #[serde(rename = "type")]
+    kind: &'static str,
 }
 
 #[derive(Serialize)]
@@ -428,7 +447,7 @@ enum OutBlock<'a> {
     ToolUse {
         id: &'a str,
         name: &'a str,
-        input: Box<RawValue>,
+        input: Cow<'a, RawValue>,
     },
     ToolResult {
         tool_use_id: &'a str,
@@ -460,6 +479,13 @@ struct OutTool<'a> {
     input_schema: &'a RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     cache_control: Option<&'a RawValue>,
+}
+
+/// The schema sent for a tool that declared none (Anthropic requires one).
+fn empty_schema() -> &'static RawValue {
+    const EMPTY: &str = r#"{"type":"object","properties":{}}"#;
+    // Valid JSON, so the fallback is never taken.
+    serde_json::from_str(EMPTY).unwrap_or(RawValue::NULL)
 }
 
 fn out_blocks<'a>(parts: &'a [ContentPart<'_>], out: &mut Vec<OutBlock<'a>>) {
@@ -536,7 +562,10 @@ pub fn encode(
     let thinking = match thinking_budget {
         Some(b) if max_tokens > 1024 => {
             let budget = b.clamp(1024, max_tokens - 1);
-            Some(serde_json::json!({"type": "enabled", "budget_tokens": budget}))
+            Some(OutThinking {
+                budget_tokens: budget,
+                kind: "enabled",
+            })
         }
         Some(_) => {
             dropped.push("reasoning_effort".into());
@@ -573,31 +602,31 @@ pub fn encode(
             })
             .collect::<Vec<_>>()
     });
-    let empty_schema: Box<RawValue> =
-        RawValue::from_string(r#"{"type":"object","properties":{}}"#.into()).unwrap_or_default();
     let tools: Vec<OutTool> = req
         .tools
         .iter()
         .map(|t| OutTool {
             name: &t.name,
             description: t.description.as_deref(),
-            input_schema: t.parameters.as_deref().unwrap_or(&empty_schema),
+            input_schema: match t.parameters {
+                Some(p) => p.0,
+                None => empty_schema(),
+            },
             cache_control: t.cache_control.as_deref(),
         })
         .collect();
     let disable_parallel = req.parallel_tool_calls == Some(false) && !tools.is_empty();
     let tool_choice = match (&req.tool_choice, disable_parallel) {
         (None, false) => None,
-        (None, true) | (Some(ToolChoice::Auto), _) => Some(serde_json::json!({"type": "auto"})),
-        (Some(ToolChoice::Required), _) => Some(serde_json::json!({"type": "any"})),
-        (Some(ToolChoice::Named(n)), _) => Some(serde_json::json!({"type": "tool", "name": n})),
-        (Some(ToolChoice::None), _) => Some(serde_json::json!({"type": "none"})),
+        (None, true) | (Some(ToolChoice::Auto), _) => Some(("auto", None)),
+        (Some(ToolChoice::Required), _) => Some(("any", None)),
+        (Some(ToolChoice::Named(n)), _) => Some(("tool", Some(n.as_ref()))),
+        (Some(ToolChoice::None), _) => Some(("none", None)),
     }
-    .map(|mut v| {
-        if disable_parallel && v["type"] != "none" {
-            v["disable_parallel_tool_use"] = Value::Bool(true);
-        }
-        v
+    .map(|(kind, name)| OutToolChoice {
+        disable_parallel_tool_use: disable_parallel && kind != "none",
+        name,
+        kind,
     });
     // Extended thinking does not combine with sampling overrides; newer API versions
     // take none of them at all.
@@ -626,12 +655,16 @@ pub fn encode(
         stream: req.stream,
         thinking,
     };
-    serde_json::to_vec(&out).map_err(|e| TranslateError::new("body", e.to_string()))
+    let mut buf = crate::formats::request_buffer(req);
+    serde_json::to_writer(&mut buf, &out)
+        .map_err(|e| TranslateError::new("body", e.to_string()))?;
+    Ok(buf)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn opts() -> EncodeOptions<'static> {
         EncodeOptions {

@@ -5,6 +5,7 @@ use crate::formats::model::{ChatResponse, ContentPart, FinishReason, RawJson};
 use crate::formats::{from_json, TranslateError};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 #[derive(Deserialize)]
 struct InResponse {
@@ -126,18 +127,18 @@ pub(super) enum OutBlock<'a> {
     ToolUse {
         id: &'a str,
         name: &'a str,
-        input: Box<RawValue>,
+        input: Cow<'a, RawValue>,
     },
 }
 
 /// Tool arguments (JSON text) as Anthropic's input object. Models occasionally emit
 /// invalid argument text; it is kept under `_raw_arguments` instead of failing the
-/// whole response or conversation.
-pub(super) fn input_object(arguments: &str) -> Box<RawValue> {
+/// whole response or conversation. Valid arguments are borrowed, not copied.
+pub(super) fn input_object(arguments: &str) -> Cow<'_, RawValue> {
     let trimmed = arguments.trim();
     if trimmed.starts_with('{') {
-        if let Ok(v) = RawValue::from_string(trimmed.to_string()) {
-            return v;
+        if let Ok(v) = serde_json::from_str::<&RawValue>(trimmed) {
+            return Cow::Borrowed(v);
         }
     }
     let v = if trimmed.is_empty() {
@@ -145,7 +146,7 @@ pub(super) fn input_object(arguments: &str) -> Box<RawValue> {
     } else {
         serde_json::json!({ "_raw_arguments": arguments }).to_string()
     };
-    RawValue::from_string(v).unwrap_or_default()
+    Cow::Owned(RawValue::from_string(v).unwrap_or_default())
 }
 
 /// Renders a canonical response as an Anthropic `message`.

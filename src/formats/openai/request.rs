@@ -9,7 +9,6 @@ use crate::formats::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use serde_json::Value;
 use std::borrow::Cow;
 
 // === wire types: what clients send ===
@@ -413,6 +412,7 @@ pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
     };
     // Fields this module does not map are dropped when translating (and reported).
     out.dropped = dropped;
+    out.body_len = body.len();
     Ok(out)
 }
 
@@ -444,7 +444,7 @@ struct OutRequest<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tools: Vec<OutTool<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tool_choice: Option<Value>,
+    tool_choice: Option<OutToolChoice<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parallel_tool_calls: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -463,6 +463,24 @@ struct OutRequest<'a> {
     user: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_effort: Option<&'static str>,
+}
+
+/// `"auto"` or the named form. The named form was once a `json!` value, whose map
+/// writes keys sorted; the fields keep that order so the bytes sent stay the same.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum OutToolChoice<'a> {
+    Mode(&'static str),
+    Named {
+        function: OutNamed<'a>,
+        #[serde(rename = "type")]
+        kind: &'static str,
+    },
+}
+
+#[derive(Serialize)]
+struct OutNamed<'a> {
+    name: &'a str,
 }
 
 #[derive(Serialize)]
@@ -638,12 +656,13 @@ pub fn encode(
             })
             .collect(),
         tool_choice: req.tool_choice.as_ref().map(|c| match c {
-            ToolChoice::None => Value::from("none"),
-            ToolChoice::Auto => Value::from("auto"),
-            ToolChoice::Required => Value::from("required"),
-            ToolChoice::Named(n) => {
-                serde_json::json!({"type": "function", "function": {"name": n}})
-            }
+            ToolChoice::None => OutToolChoice::Mode("none"),
+            ToolChoice::Auto => OutToolChoice::Mode("auto"),
+            ToolChoice::Required => OutToolChoice::Mode("required"),
+            ToolChoice::Named(n) => OutToolChoice::Named {
+                function: OutNamed { name: n },
+                kind: "function",
+            },
         }),
         parallel_tool_calls: if req.tools.is_empty() {
             None
@@ -663,7 +682,10 @@ pub fn encode(
         user: req.user.as_deref(),
         reasoning_effort,
     };
-    serde_json::to_vec(&out).map_err(|e| TranslateError::new("body", e.to_string()))
+    let mut buf = crate::formats::request_buffer(req);
+    serde_json::to_writer(&mut buf, &out)
+        .map_err(|e| TranslateError::new("body", e.to_string()))?;
+    Ok(buf)
 }
 
 /// Appends `t` to `text`, copying only when there is something to append to: a turn
@@ -721,6 +743,7 @@ fn encode_user<'a>(m: &'a Message<'_>, messages: &mut Vec<OutMessage<'a>>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
 
     fn opts() -> EncodeOptions<'static> {
         EncodeOptions {
