@@ -33,7 +33,7 @@ USER switchyard
 ENV SWITCHYARD_LISTEN=0.0.0.0:8080 \
     SWITCHYARD_ADMIN_LISTEN=0.0.0.0:9091
 EXPOSE 8080 9091
-# `docker stop` sends SIGTERM: Pingora then waits server.grace_period_seconds
-# (default 300) for in-flight requests, longer than Docker's default 10 s stop timeout.
-# Set a shorter grace period in a config file, or raise --stop-timeout.
+# `docker stop` sends SIGTERM: the gateway exits as soon as no request is in flight,
+# at the latest after server.grace_period_seconds (default 300). Docker kills it after
+# 10 s unless --stop-timeout is raised: long streams need a longer stop timeout.
 ENTRYPOINT ["/usr/local/bin/switchyard"]

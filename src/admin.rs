@@ -1,5 +1,5 @@
 //! The admin listener: `/healthz` (process is up), `/readyz` (at least one provider
-//! has an address), `/metrics` (Prometheus text). Separate from the data plane so it
+//! has an address and no SIGTERM was received), `/metrics` (Prometheus text). Separate from the data plane so it
 //! can stay on loopback or a private interface.
 
 use crate::upstream::Upstreams;
@@ -27,7 +27,9 @@ impl ServeHttp for AdminApp {
         match session.req_header().uri.path() {
             "/healthz" => response(200, "text/plain", b"ok\n".to_vec()),
             "/readyz" => {
-                if self.upstreams.any_resolved() {
+                if crate::shutdown::draining() {
+                    response(503, "text/plain", b"draining (SIGTERM received)\n".to_vec())
+                } else if self.upstreams.any_resolved() {
                     response(200, "text/plain", b"ready\n".to_vec())
                 } else {
                     response(

@@ -6,6 +6,7 @@
 //! - [`upstream`]: provider peers (resolved off the request path) and one exchange.
 //! - [`proxy`]: the Pingora `ProxyHttp` implementation; the request flow is documented there.
 //! - [`admin`], [`metrics`]: `/healthz`, `/readyz`, `/metrics` on the admin listener.
+//! - [`shutdown`]: SIGTERM drains in-flight requests, then exits.
 
 pub mod admin;
 pub mod config;
@@ -15,4 +16,5 @@ pub mod metrics;
 pub mod net;
 pub mod proxy;
 pub mod routing;
+pub mod shutdown;
 pub mod upstream;

@@ -6,6 +6,7 @@ use pingora_core::server::Server;
 use pingora_core::services::background::{background_service, GenBackgroundService};
 use pingora_core::services::listening::Service;
 use std::sync::Arc;
+use std::time::Duration;
 use switchyard::config::{real_env, Config};
 use switchyard::{admin, metrics, proxy, routing, upstream};
 
@@ -119,6 +120,8 @@ fn main() {
     }
     conf.error_log.clone_from(&s.error_log);
     conf.grace_period_seconds = s.grace_period_seconds.or(conf.grace_period_seconds);
+    // Pingora's own default when unset (used for SIGQUIT upgrades too).
+    let grace_period = conf.grace_period_seconds.unwrap_or(300);
     conf.graceful_shutdown_timeout_seconds = s
         .graceful_shutdown_timeout_seconds
         .or(conf.graceful_shutdown_timeout_seconds);
@@ -157,7 +160,11 @@ fn main() {
         upstream::Resolver(upstreams),
     ));
     log::info!("listening on http://{}", config.listen);
-    server.run(pingora_core::server::RunArgs::default());
+    server.run(pingora_core::server::RunArgs {
+        shutdown_signal: Box::new(switchyard::shutdown::DrainThenExit {
+            grace: Duration::from_secs(grace_period),
+        }),
+    });
     // Lines logged during shutdown are still in the sink's buffer.
     switchyard::logsink::flush();
     std::process::exit(0)

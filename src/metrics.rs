@@ -3,8 +3,8 @@
 //! the gateway sends, configured provider names, and attempt outcome labels.
 
 use prometheus::{
-    register_histogram_vec, register_int_counter, register_int_counter_vec, HistogramVec,
-    IntCounter, IntCounterVec,
+    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
+    HistogramVec, IntCounter, IntCounterVec, IntGauge,
 };
 use std::sync::LazyLock;
 
@@ -45,6 +45,14 @@ pub static TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static IN_FLIGHT: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "switchyard_requests_in_flight",
+        "Client requests being handled (SIGTERM exits once this is zero)"
+    )
+    .expect("metric registers once")
+});
+
 pub static LOG_LINES_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
     register_int_counter!(
         "switchyard_log_lines_dropped_total",
@@ -68,4 +76,5 @@ pub fn init() {
     LazyLock::force(&ATTEMPTS);
     LazyLock::force(&TOKENS);
     LazyLock::force(&LOG_LINES_DROPPED);
+    LazyLock::force(&IN_FLIGHT);
 }

@@ -32,6 +32,8 @@ pub struct RequestCtx {
     pub error: Option<String>,
     /// The client went away mid-response.
     pub client_gone: bool,
+    /// Counts this request in flight until the context is dropped (see `shutdown`).
+    _in_flight: crate::shutdown::InFlight,
 }
 
 impl RequestCtx {
@@ -51,6 +53,7 @@ impl RequestCtx {
             usage: None,
             error: None,
             client_gone: false,
+            _in_flight: crate::shutdown::InFlight::start(),
         }
     }
 }
