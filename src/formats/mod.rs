@@ -260,16 +260,20 @@ pub fn from_json_with_unknown<'de, T: Deserialize<'de>>(
     body: &'de [u8],
     known: &[&str],
 ) -> Result<(T, Vec<Cow<'de, str>>), TranslateError> {
-    let mut unknown = Vec::new();
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let seed = NoteUnknown {
-        known,
-        unknown: &mut unknown,
-        target: std::marker::PhantomData,
-    };
-    if let Ok(v) = serde::de::DeserializeSeed::deserialize(seed, &mut de) {
-        if de.end().is_ok() {
-            return Ok((v, unknown));
+    // UTF-8 is checked once for the whole body: parsing from a `str` then skips the
+    // check serde_json makes on every string (and raw value) it reads from bytes.
+    if let Ok(text) = std::str::from_utf8(body) {
+        let mut unknown = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(text);
+        let seed = NoteUnknown {
+            known,
+            unknown: &mut unknown,
+            target: std::marker::PhantomData,
+        };
+        if let Ok(v) = serde::de::DeserializeSeed::deserialize(seed, &mut de) {
+            if de.end().is_ok() {
+                return Ok((v, unknown));
+            }
         }
     }
     let v = from_json(body)?;
@@ -524,6 +528,8 @@ mod tests {
             br#"{"model":"m"} {}"#,
             br#"["m",2]"#,
             b"",
+            // Not UTF-8: the `str` fast path is skipped, bytes give the error.
+            b"{\"model\":\"\xff\"}",
         ] {
             let one = from_json_with_unknown::<Req>(bad, known).unwrap_err();
             let two = from_json::<Req>(bad).and_then(|_| unknown_fields(bad, known).map(|_| ()));
