@@ -42,15 +42,25 @@ pub struct Upstreams {
     /// Makes HTTP/2 connections and keeps them (idle and in use); its transport
     /// connector also makes the HTTP/1 connections.
     h2: H2Connector,
-    /// Per peer: held while a new HTTP/2 connection is made, so a burst of requests
-    /// waits for that connection's free streams instead of each opening its own.
-    h2_connecting: std::sync::Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
+    /// Per peer, for `http2` providers: see [`H2Peer`].
+    h2_peers: std::sync::Mutex<HashMap<u64, Arc<H2Peer>>>,
     /// Idle HTTP/1 connections.
     pool: pool::Pool,
     peers: HashMap<String, ArcSwap<Vec<SocketAddr>>>,
     /// Providers with `addresses`: replicas behind a health-checked load balancer.
     balanced: HashMap<String, Arc<LoadBalancer<RoundRobin>>>,
     providers: Vec<Arc<Provider>>,
+}
+
+/// New-connection state of one `http2` peer.
+#[derive(Default)]
+struct H2Peer {
+    /// Held while a new HTTP/2 connection is made, so a burst of requests waits for
+    /// that connection's free streams instead of each opening its own.
+    connecting: tokio::sync::Mutex<()>,
+    /// The server chose HTTP/1.1 over TLS (ALPN): later connections skip the gate
+    /// (HTTP/1.1 connections carry one request each, so they must not be serialized).
+    declined: std::sync::atomic::AtomicBool,
 }
 
 /// Why an attempt failed; decides whether the next candidate is tried.
@@ -237,7 +247,7 @@ impl Upstreams {
         }
         Upstreams {
             h2: H2Connector::new(None),
-            h2_connecting: Default::default(),
+            h2_peers: Default::default(),
             pool: pool::Pool::new(POOL_IDLE),
             peers,
             balanced,
@@ -365,22 +375,34 @@ impl Upstreams {
         provider: &Provider,
         peer: &HttpPeer,
     ) -> Result<HttpSession, AttemptError> {
-        let session = if provider.http2.is_some() {
-            let gate = {
-                let mut map = self.h2_connecting.lock().unwrap_or_else(|e| e.into_inner());
-                map.entry(peer.reuse_hash()).or_default().clone()
-            };
-            let _connecting = gate.lock().await;
-            if let Ok(Some(s)) = self.h2.reused_http_session(peer).await {
-                return Ok(HttpSession::H2(s));
+        use std::sync::atomic::Ordering::Relaxed;
+        let h2_peer = provider.http2.map(|_| {
+            let mut map = self.h2_peers.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(peer.reuse_hash()).or_default().clone()
+        });
+        let session = match h2_peer {
+            Some(h2_peer) if !h2_peer.declined.load(Relaxed) => {
+                let _connecting = h2_peer.connecting.lock().await;
+                if let Ok(Some(s)) = self.h2.reused_http_session(peer).await {
+                    return Ok(HttpSession::H2(s));
+                }
+                let session = self.h2.new_http_session::<_, ()>(peer).await;
+                if let Ok(HttpSession::H1(_)) = &session {
+                    h2_peer.declined.store(true, Relaxed);
+                    self.h2.prefer_h1(peer);
+                    info!(
+                        "provider '{}' declined HTTP/2 (ALPN); using HTTP/1.1 with it",
+                        provider.name
+                    );
+                }
+                session
             }
-            self.h2.new_http_session::<_, ()>(peer).await
-        } else {
-            self.h2
+            _ => self
+                .h2
                 .transport()
                 .new_stream(peer)
                 .await
-                .map(|stream| HttpSession::H1(Http1Session::new_with_options(stream, peer)))
+                .map(|stream| HttpSession::H1(Http1Session::new_with_options(stream, peer))),
         };
         session.map_err(|e| AttemptError::from_pingora(&e))
     }
