@@ -34,6 +34,8 @@ use std::time::Duration;
 /// How long an idle pooled upstream connection is kept.
 const POOL_IDLE: Duration = Duration::from_secs(60);
 const RESOLVE_EVERY: Duration = Duration::from_secs(30);
+/// PING interval on shared HTTP/2 provider connections.
+const H2_PING_EVERY: Duration = Duration::from_secs(30);
 /// How often the pool drops expired or closed idle connections.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 
@@ -141,6 +143,21 @@ impl AttemptError {
             | ErrorType::SocketError => AttemptError::Connect(what),
             _ => AttemptError::Protocol(what),
         }
+    }
+}
+
+/// Whether a request that failed on a reused connection (or HTTP/2 stream) may be sent
+/// again on a fresh one: only when the connection was stale or the provider refused the
+/// stream before processing it. Never after a timeout: the provider may be generating
+/// (and billing) the answer, and a resend would double it.
+fn stale_connection(e: &Error, http2: bool) -> bool {
+    match e.etype() {
+        ErrorType::ReadTimedout | ErrorType::WriteTimedout => false,
+        // HTTP/2 says which streams were not processed (GOAWAY, REFUSED_STREAM); Pingora
+        // marks exactly those retryable.
+        _ if http2 => e.retry(),
+        // HTTP/1: a kept-alive connection the provider closed meanwhile.
+        _ => true,
     }
 }
 
@@ -305,6 +322,9 @@ impl Upstreams {
             // prior knowledge (there is no negotiation).
             peer.options.alpn = if p.tls { ALPN::H2H1 } else { ALPN::H2 };
             peer.options.max_h2_streams = h2.max_streams;
+            // A silently dropped shared connection would stall all its streams until
+            // their read timeouts; pings find it (Pingora closes it on a missed PONG).
+            peer.options.h2_ping_interval = Some(H2_PING_EVERY);
         }
         Ok(peer)
     }
@@ -328,7 +348,7 @@ impl Upstreams {
             let reused = pooled.is_some();
             let mut session = match pooled {
                 Some(s) => s,
-                None => self.connect(provider, &peer).await?,
+                None => self.connect(provider, &peer, try_fresh).await?,
             };
             // The connectors apply connect timeouts only; I/O timeouts are per session.
             session.set_read_timeout(peer.options.read_timeout);
@@ -339,7 +359,11 @@ impl Upstreams {
                     session.set_read_timeout(Some(timeouts.idle));
                     return Ok(Exchange { session, peer });
                 }
-                Err(e) if reused && !try_fresh => {
+                Err(e)
+                    if reused
+                        && !try_fresh
+                        && stale_connection(&e, matches!(session, HttpSession::H2(_))) =>
+                {
                     debug!(
                         "pooled connection to {} failed ({e}); retrying fresh",
                         provider.name
@@ -369,11 +393,12 @@ impl Upstreams {
     }
 
     /// A new connection (HTTP/2: a new connection and its first stream, unless one made
-    /// meanwhile has a free stream).
+    /// meanwhile has a free stream and `fresh` is not asked for).
     async fn connect(
         &self,
         provider: &Provider,
         peer: &HttpPeer,
+        fresh: bool,
     ) -> Result<HttpSession, AttemptError> {
         use std::sync::atomic::Ordering::Relaxed;
         let h2_peer = provider.http2.map(|_| {
@@ -382,9 +407,16 @@ impl Upstreams {
         });
         let session = match h2_peer {
             Some(h2_peer) if !h2_peer.declined.load(Relaxed) => {
-                let _connecting = h2_peer.connecting.lock().await;
-                if let Ok(Some(s)) = self.h2.reused_http_session(peer).await {
-                    return Ok(HttpSession::H2(s));
+                // Bounded: if the connect in progress hangs (provider down), waiters
+                // do not queue behind it one connect timeout each.
+                let wait = peer.options.total_connection_timeout.unwrap_or(POOL_IDLE);
+                let _connecting = tokio::time::timeout(wait, h2_peer.connecting.lock())
+                    .await
+                    .ok();
+                if !fresh {
+                    if let Ok(Some(s)) = self.h2.reused_http_session(peer).await {
+                        return Ok(HttpSession::H2(s));
+                    }
                 }
                 let session = self.h2.new_http_session::<_, ()>(peer).await;
                 if let Ok(HttpSession::H1(_)) = &session {
@@ -540,6 +572,21 @@ impl BackgroundService for PoolSweeper {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_stale_connections_are_resent() {
+        let timeout = Error::explain(ErrorType::ReadTimedout, "x");
+        assert!(!stale_connection(&timeout, false));
+        assert!(!stale_connection(&timeout, true));
+        let closed = Error::explain(ErrorType::ConnectionClosed, "x");
+        assert!(stale_connection(&closed, false));
+        let mut reset = Error::explain(ErrorType::H2Error, "stream reset");
+        reset.set_retry(false);
+        assert!(!stale_connection(&reset, true));
+        let mut refused = Error::explain(ErrorType::H2Error, "refused stream");
+        refused.set_retry(true);
+        assert!(stale_connection(&refused, true));
+    }
 
     #[test]
     fn running_out_of_fds_is_a_connect_error_that_says_so() {
