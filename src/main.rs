@@ -160,10 +160,20 @@ fn main() {
         upstream::Resolver(upstreams),
     ));
     log::info!("listening on http://{}", config.listen);
+    let grace = Duration::from_secs(grace_period);
+    let shutdown = if cli.daemon {
+        switchyard::shutdown::DrainThenExit::lazy(grace)
+    } else {
+        match switchyard::shutdown::DrainThenExit::install(grace) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("switchyard: cannot install signal handlers: {e}");
+                std::process::exit(1);
+            }
+        }
+    };
     server.run(pingora_core::server::RunArgs {
-        shutdown_signal: Box::new(switchyard::shutdown::DrainThenExit {
-            grace: Duration::from_secs(grace_period),
-        }),
+        shutdown_signal: Box::new(shutdown),
     });
     // Lines logged during shutdown are still in the sink's buffer.
     switchyard::logsink::flush();

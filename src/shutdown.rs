@@ -4,8 +4,8 @@
 //! `grace_period_seconds` (300 s by default), even with nothing in flight: `systemctl
 //! stop` and `docker stop` then end in SIGKILL. Here SIGTERM makes `/readyz` answer 503
 //! (so a load balancer stops sending new requests), keeps serving, and exits as soon
-//! as no request is in flight, at the latest when the grace period ends. A second
-//! SIGTERM or a SIGINT exits at once. SIGQUIT (binary upgrade) keeps Pingora's own
+//! as no request is in flight, at the latest when the grace period ends, closing client
+//! connections after their response meanwhile. Any second signal exits at once. SIGQUIT (binary upgrade) keeps Pingora's own
 //! behaviour: the listeners go to the new process and in-flight requests get the
 //! grace period.
 
@@ -15,6 +15,7 @@ use pingora_core::server::{ShutdownSignal, ShutdownSignalWatch};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::mpsc;
 
 static DRAINING: AtomicBool = AtomicBool::new(false);
 
@@ -47,7 +48,89 @@ fn in_flight() -> i64 {
 /// The shutdown watcher given to Pingora's `Server::run`.
 pub struct DrainThenExit {
     /// Longest drain: the configured grace period.
-    pub grace: Duration,
+    grace: Duration,
+    /// Signals forwarded by the handler thread; `None` until the first `recv` when
+    /// made with [`DrainThenExit::lazy`].
+    signals: tokio::sync::Mutex<Option<mpsc::UnboundedReceiver<Sig>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sig {
+    Term,
+    Int,
+    Quit,
+}
+
+impl DrainThenExit {
+    /// Installs the signal handlers now, on a thread of their own, so a signal that
+    /// arrives while the services start is queued rather than lost (or fatal).
+    pub fn install(grace: Duration) -> std::io::Result<Self> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                let rt = match tokio::runtime::Builder::new_current_thread()
+                    .enable_io()
+                    .build()
+                {
+                    Ok(rt) => rt,
+                    Err(e) => return drop(ready_tx.send(Err(e))),
+                };
+                rt.block_on(async move {
+                    match handlers() {
+                        Ok(h) => {
+                            let _ = ready_tx.send(Ok(()));
+                            forward(h, tx).await;
+                        }
+                        Err(e) => drop(ready_tx.send(Err(e))),
+                    }
+                });
+            })?;
+        ready_rx
+            .recv()
+            .map_err(|_| std::io::Error::other("signal thread ended"))??;
+        Ok(DrainThenExit {
+            grace,
+            signals: tokio::sync::Mutex::new(Some(rx)),
+        })
+    }
+
+    /// Installs the handlers at the first `recv`, in Pingora's own runtime. For daemon
+    /// mode: Pingora forks after `main` starts, and threads do not survive a fork.
+    pub fn lazy(grace: Duration) -> Self {
+        DrainThenExit {
+            grace,
+            signals: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+type Handlers = (
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+    tokio::signal::unix::Signal,
+);
+
+fn handlers() -> std::io::Result<Handlers> {
+    Ok((
+        signal(SignalKind::terminate())?,
+        signal(SignalKind::interrupt())?,
+        signal(SignalKind::quit())?,
+    ))
+}
+
+async fn forward((mut term, mut int, mut quit): Handlers, tx: mpsc::UnboundedSender<Sig>) {
+    loop {
+        let sig = tokio::select! {
+            _ = term.recv() => Sig::Term,
+            _ = int.recv() => Sig::Int,
+            _ = quit.recv() => Sig::Quit,
+        };
+        if tx.send(sig).is_err() {
+            return;
+        }
+    }
 }
 
 /// How often the in-flight count is checked while draining.
@@ -56,18 +139,23 @@ const POLL: Duration = Duration::from_millis(100);
 #[async_trait]
 impl ShutdownSignalWatch for DrainThenExit {
     async fn recv(&self) -> ShutdownSignal {
-        let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::quit()),
-        ) else {
-            warn!("cannot install signal handlers; SIGTERM falls back to Pingora's behaviour");
-            return pingora_core::server::UnixShutdownSignalWatch.recv().await;
+        let mut slot = self.signals.lock().await;
+        if slot.is_none() {
+            let Ok(h) = handlers() else {
+                warn!("cannot install signal handlers; falling back to Pingora's");
+                return pingora_core::server::UnixShutdownSignalWatch.recv().await;
+            };
+            let (tx, rx) = mpsc::unbounded_channel();
+            tokio::spawn(forward(h, tx));
+            *slot = Some(rx);
+        }
+        let Some(signals) = slot.as_mut() else {
+            return ShutdownSignal::FastShutdown;
         };
-        tokio::select! {
-            _ = quit.recv() => return ShutdownSignal::GracefulUpgrade,
-            _ = int.recv() => return ShutdownSignal::FastShutdown,
-            _ = term.recv() => {}
+        match signals.recv().await {
+            Some(Sig::Quit) => return ShutdownSignal::GracefulUpgrade,
+            Some(Sig::Int) | None => return ShutdownSignal::FastShutdown,
+            Some(Sig::Term) => {}
         }
         DRAINING.store(true, Ordering::Relaxed);
         info!(
@@ -91,8 +179,10 @@ impl ShutdownSignalWatch for DrainThenExit {
             }
             tokio::select! {
                 _ = tokio::time::sleep(POLL) => {}
-                _ = term.recv() => { info!("second SIGTERM: exiting now"); break; }
-                _ = int.recv() => { info!("SIGINT: exiting now"); break; }
+                sig = signals.recv() => {
+                    info!("{sig:?} during the drain: exiting now");
+                    break;
+                }
             }
         }
         // Nothing is left to wait for, so Pingora's own grace sleep is skipped.

@@ -23,7 +23,7 @@ fn sigterm_lets_a_running_stream_finish_then_exits() {
     let mock = Mock::start();
     let mut gw = Gateway::start(&two_provider_config(
         &mock,
-        "  m: { targets: [ { provider: anth, model: \"mock:events=20,delay_ms=100\" } ] }",
+        "  m: { targets: [ { provider: anth, model: \"mock:events=40,delay_ms=100\" } ] }",
     ));
     assert_eq!(readyz(&gw).0, 200);
     let mut stream = client()

@@ -345,6 +345,11 @@ impl ProxyHttp for Gateway {
         session: &mut Session,
         ctx: &mut RequestCtx,
     ) -> pingora_error::Result<bool> {
+        if crate::shutdown::draining() {
+            // Close each client connection after its response, so clients reconnect
+            // to an instance that stays.
+            session.set_keepalive(None);
+        }
         ctx.request_id = ctx::request_id(
             session
                 .req_header()
