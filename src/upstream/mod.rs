@@ -43,7 +43,7 @@ const SWEEP_EVERY: Duration = Duration::from_secs(5);
 pub struct Upstreams {
     /// Makes HTTP/2 connections and keeps them (idle and in use); its transport
     /// connector also makes the HTTP/1 connections.
-    h2: H2Connector,
+    h2: Arc<H2Connector>,
     /// Per peer, for `http2` providers: see [`H2Peer`].
     h2_peers: std::sync::Mutex<HashMap<u64, Arc<H2Peer>>>,
     /// Idle HTTP/1 connections.
@@ -178,6 +178,29 @@ pub struct Exchange {
     /// present by `exchange`; not copied out, since every open stream would carry it).
     session: HttpSession,
     peer: HttpPeer,
+    /// For HTTP/2 streams: where to hand the stream back if dropped without `release`.
+    h2: Option<Arc<H2Connector>>,
+}
+
+impl Drop for Exchange {
+    /// Dropped without `release` (the client left, an error path): an HTTP/2 stream is
+    /// reset and handed back, so its shared connection returns to Pingora's pools (and
+    /// their idle timeout) instead of lingering. HTTP/1: the socket just closes.
+    fn drop(&mut self) {
+        let Some(h2) = self.h2.take() else { return };
+        let HttpSession::H2(mut s) = std::mem::replace(&mut self.session, HttpSession::Custom(()))
+        else {
+            return;
+        };
+        // Handing back may spawn the pool's idle-timeout task: only inside a runtime
+        // (not while runtimes are torn down at exit).
+        if tokio::runtime::Handle::try_current().is_ok() {
+            if !s.response_finished() {
+                s.shutdown();
+            }
+            h2.release_http_session(s, &self.peer, Some(POOL_IDLE));
+        }
+    }
 }
 
 impl Exchange {
@@ -216,11 +239,12 @@ impl Exchange {
     /// Returns the connection to its pool if the body was read to its end; otherwise
     /// closes it (HTTP/1) or resets just this stream (HTTP/2).
     pub async fn release(mut self, upstreams: &Upstreams) {
-        let done = self.session.response_done();
+        let mut session = std::mem::replace(&mut self.session, HttpSession::Custom(()));
+        let done = session.response_done();
         if !done {
-            self.session.shutdown().await;
+            session.shutdown().await;
         }
-        match self.session {
+        match session {
             HttpSession::H1(mut s) if done => {
                 s.respect_keepalive();
                 if let Some(stream) = s.reuse().await {
@@ -263,7 +287,7 @@ impl Upstreams {
             peers.insert(p.name.clone(), ArcSwap::from_pointee(addrs));
         }
         Upstreams {
-            h2: H2Connector::new(None),
+            h2: Arc::new(H2Connector::new(None)),
             h2_peers: Default::default(),
             pool: pool::Pool::new(POOL_IDLE),
             peers,
@@ -357,7 +381,8 @@ impl Upstreams {
                 Ok(()) => {
                     // From here on, the read timeout is the gap allowed between chunks.
                     session.set_read_timeout(Some(timeouts.idle));
-                    return Ok(Exchange { session, peer });
+                    let h2 = matches!(session, HttpSession::H2(_)).then(|| self.h2.clone());
+                    return Ok(Exchange { session, peer, h2 });
                 }
                 Err(e)
                     if reused
