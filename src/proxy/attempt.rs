@@ -47,7 +47,8 @@ struct Attempt<'a> {
     api: ApiFormat,
     cand: &'a Candidate,
     header: RequestHeader,
-    body: Vec<u8>,
+    /// Shared, not copied, by each send (HTTP/2 takes it as `Bytes`).
+    body: Bytes,
     include_usage: bool,
     dropped: Vec<Cow<'a, str>>,
 }
@@ -93,7 +94,7 @@ impl Gateway {
                 api,
                 cand,
                 header,
-                body: upstream_body,
+                body: Bytes::from(upstream_body),
                 include_usage,
                 dropped,
             };

@@ -360,7 +360,7 @@ impl Upstreams {
         provider: &Provider,
         timeouts: &Timeouts,
         header: &RequestHeader,
-        body: &[u8],
+        body: &Bytes,
     ) -> Result<Exchange, AttemptError> {
         let peer = self.peer(provider, timeouts)?;
         for try_fresh in [false, true] {
@@ -468,7 +468,7 @@ impl Upstreams {
 async fn exchange(
     session: &mut HttpSession,
     header: &RequestHeader,
-    body: &[u8],
+    body: &Bytes,
 ) -> pingora_error::Result<()> {
     match session {
         HttpSession::H1(h1) => {
@@ -481,8 +481,7 @@ async fn exchange(
         HttpSession::H2(h2) => {
             h2.write_request_header(Box::new(header.clone()), body.is_empty())?;
             if !body.is_empty() {
-                h2.write_request_body(Bytes::copy_from_slice(body), true)
-                    .await?;
+                h2.write_request_body(body.clone(), true).await?;
             }
         }
         HttpSession::Custom(()) => unreachable!("no custom sessions are made"),
