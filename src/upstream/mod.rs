@@ -177,7 +177,7 @@ pub struct Exchange {
     /// An HTTP/1 connection or an HTTP/2 stream. Holds the response header (checked
     /// present by `exchange`; not copied out, since every open stream would carry it).
     session: HttpSession,
-    peer: HttpPeer,
+    peer: Box<HttpPeer>,
     /// For HTTP/2 streams: where to hand the stream back if dropped without `release`.
     h2: Option<Arc<H2Connector>>,
 }
@@ -198,7 +198,7 @@ impl Drop for Exchange {
             if !s.response_finished() {
                 s.shutdown();
             }
-            h2.release_http_session(s, &self.peer, Some(POOL_IDLE));
+            h2.release_http_session(s, &*self.peer, Some(POOL_IDLE));
         }
     }
 }
@@ -238,25 +238,45 @@ impl Exchange {
 
     /// Returns the connection to its pool if the body was read to its end; otherwise
     /// closes it (HTTP/1) or resets just this stream (HTTP/2).
-    pub async fn release(mut self, upstreams: &Upstreams) {
+    ///
+    /// Synchronous on purpose: an `async` release would hold the exchange, the session
+    /// and Pingora's `reuse` future at once, ~3 KB laid into every request's future,
+    /// for work that never waits on the path that matters.
+    pub fn release(mut self, upstreams: &Upstreams) {
         let mut session = std::mem::replace(&mut self.session, HttpSession::Custom(()));
         let done = session.response_done();
-        if !done {
-            session.shutdown().await;
-        }
         match session {
             HttpSession::H1(mut s) if done => {
                 s.respect_keepalive();
-                if let Some(stream) = s.reuse().await {
+                // `reuse` hands the stream back without waiting when the connection is
+                // kept alive; otherwise it shuts the socket down, and if that would
+                // wait (TLS close_notify), dropping the future closes it instead.
+                if let Some(Some(stream)) = poll_once(s.reuse()) {
                     upstreams.pool.put(self.peer.reuse_hash(), stream);
                 }
             }
+            // Unfinished HTTP/1 response: dropping the session closes the connection.
+            HttpSession::H1(_) => {}
             // The connection stays shared; Pingora pools it once its last stream ends.
-            HttpSession::H2(s) => upstreams
-                .h2
-                .release_http_session(s, &self.peer, Some(POOL_IDLE)),
-            _ => {}
+            HttpSession::H2(mut s) => {
+                if !done {
+                    s.shutdown();
+                }
+                upstreams
+                    .h2
+                    .release_http_session(s, &*self.peer, Some(POOL_IDLE));
+            }
+            HttpSession::Custom(()) => {}
         }
+    }
+}
+
+/// Polls `fut` once; `None` if it would have to wait (the future is then dropped).
+fn poll_once<F: std::future::Future>(fut: F) -> Option<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match std::pin::pin!(fut).poll(&mut cx) {
+        std::task::Poll::Ready(v) => Some(v),
+        std::task::Poll::Pending => None,
     }
 }
 
@@ -372,7 +392,9 @@ impl Upstreams {
             let reused = pooled.is_some();
             let mut session = match pooled {
                 Some(s) => s,
-                None => self.connect(provider, &peer, try_fresh).await?,
+                // Boxed: the connectors' futures (TLS, HTTP/2 handshake) are ~8 KB and
+                // would otherwise be part of every request's future, pooled or not.
+                None => Box::pin(self.connect(provider, &peer, try_fresh)).await?,
             };
             // The connectors apply connect timeouts only; I/O timeouts are per session.
             session.set_read_timeout(peer.options.read_timeout);
@@ -382,7 +404,11 @@ impl Upstreams {
                     // From here on, the read timeout is the gap allowed between chunks.
                     session.set_read_timeout(Some(timeouts.idle));
                     let h2 = matches!(session, HttpSession::H2(_)).then(|| self.h2.clone());
-                    return Ok(Exchange { session, peer, h2 });
+                    return Ok(Exchange {
+                        session,
+                        peer: Box::new(peer),
+                        h2,
+                    });
                 }
                 Err(e)
                     if reused
