@@ -33,7 +33,8 @@ USER switchyard
 ENV SWITCHYARD_LISTEN=0.0.0.0:8080 \
     SWITCHYARD_ADMIN_LISTEN=0.0.0.0:9091
 EXPOSE 8080 9091
-# `docker stop` sends SIGTERM: the gateway exits as soon as no request is in flight,
-# at the latest after server.grace_period_seconds (default 300). Docker kills it after
+# `docker stop` sends SIGTERM: the gateway exits as soon as no request is in flight
+# and server.shutdown_delay_seconds (default 0) have passed, at the latest after
+# server.grace_period_seconds (default 300). Docker kills it after
 # 10 s unless --stop-timeout is raised: long streams need a longer stop timeout.
 ENTRYPOINT ["/usr/local/bin/switchyard"]

@@ -121,7 +121,9 @@ fn main() {
     conf.error_log.clone_from(&s.error_log);
     conf.grace_period_seconds = s.grace_period_seconds.or(conf.grace_period_seconds);
     // Pingora's own default when unset (used for SIGQUIT upgrades too).
-    let grace_period = conf.grace_period_seconds.unwrap_or(300);
+    let grace_period = conf
+        .grace_period_seconds
+        .unwrap_or(switchyard::config::DEFAULT_GRACE_PERIOD_SECONDS);
     conf.graceful_shutdown_timeout_seconds = s
         .graceful_shutdown_timeout_seconds
         .or(conf.graceful_shutdown_timeout_seconds);
@@ -160,11 +162,14 @@ fn main() {
         upstream::Resolver(upstreams),
     ));
     log::info!("listening on http://{}", config.listen);
-    let grace = Duration::from_secs(grace_period);
+    let drain = switchyard::shutdown::Drain {
+        grace: Duration::from_secs(grace_period),
+        delay: Duration::from_secs(s.shutdown_delay_seconds),
+    };
     let shutdown = if cli.daemon {
-        switchyard::shutdown::DrainThenExit::lazy(grace)
+        switchyard::shutdown::DrainThenExit::lazy(drain)
     } else {
-        match switchyard::shutdown::DrainThenExit::install(grace) {
+        match switchyard::shutdown::DrainThenExit::install(drain) {
             Ok(s) => s,
             Err(e) => {
                 eprintln!("switchyard: cannot install signal handlers: {e}");

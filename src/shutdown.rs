@@ -4,8 +4,11 @@
 //! `grace_period_seconds` (300 s by default), even with nothing in flight: `systemctl
 //! stop` and `docker stop` then end in SIGKILL. Here SIGTERM makes `/readyz` answer 503
 //! (so a load balancer stops sending new requests), keeps serving, and exits as soon
-//! as no request is in flight, at the latest when the grace period ends, closing client
-//! connections after their response meanwhile. Any second signal exits at once. SIGQUIT (binary upgrade) keeps Pingora's own
+//! as no request is in flight and the shutdown delay has passed, at the latest when the
+//! grace period ends, closing client connections after their response meanwhile. The
+//! delay covers the time a load balancer takes to notice: without it an idle gateway
+//! would exit at once and refuse the requests still routed to it. Any second signal
+//! exits at once. SIGQUIT (binary upgrade) keeps Pingora's own
 //! behaviour: the listeners go to the new process and in-flight requests get the
 //! grace period.
 
@@ -45,10 +48,18 @@ fn in_flight() -> i64 {
     crate::metrics::IN_FLIGHT.get()
 }
 
+/// How long a SIGTERM drain may and must last.
+#[derive(Debug, Clone, Copy)]
+pub struct Drain {
+    /// Longest drain: the configured grace period.
+    pub grace: Duration,
+    /// Shortest drain, idle or not: `server.shutdown_delay_seconds`.
+    pub delay: Duration,
+}
+
 /// The shutdown watcher given to Pingora's `Server::run`.
 pub struct DrainThenExit {
-    /// Longest drain: the configured grace period.
-    grace: Duration,
+    drain: Drain,
     /// Signals forwarded by the handler thread; `None` until the first `recv` when
     /// made with [`DrainThenExit::lazy`].
     signals: tokio::sync::Mutex<Option<mpsc::UnboundedReceiver<Sig>>>,
@@ -64,7 +75,7 @@ enum Sig {
 impl DrainThenExit {
     /// Installs the signal handlers now, on a thread of their own, so a signal that
     /// arrives while the services start is queued rather than lost (or fatal).
-    pub fn install(grace: Duration) -> std::io::Result<Self> {
+    pub fn install(drain: Drain) -> std::io::Result<Self> {
         let (tx, rx) = mpsc::unbounded_channel();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         std::thread::Builder::new()
@@ -91,16 +102,16 @@ impl DrainThenExit {
             .recv()
             .map_err(|_| std::io::Error::other("signal thread ended"))??;
         Ok(DrainThenExit {
-            grace,
+            drain,
             signals: tokio::sync::Mutex::new(Some(rx)),
         })
     }
 
     /// Installs the handlers at the first `recv`, in Pingora's own runtime. For daemon
     /// mode: Pingora forks after `main` starts, and threads do not survive a fork.
-    pub fn lazy(grace: Duration) -> Self {
+    pub fn lazy(drain: Drain) -> Self {
         DrainThenExit {
-            grace,
+            drain,
             signals: tokio::sync::Mutex::new(None),
         }
     }
@@ -158,15 +169,18 @@ impl ShutdownSignalWatch for DrainThenExit {
             Some(Sig::Term) => {}
         }
         DRAINING.store(true, Ordering::Relaxed);
+        let Drain { grace, delay } = self.drain;
         info!(
             "SIGTERM: draining; /readyz now answers 503; exiting when no request is in flight \
-             ({} now) or after {} s",
+             ({} now) and {} s have passed, at the latest after {} s",
             in_flight(),
-            self.grace.as_secs()
+            delay.as_secs(),
+            grace.as_secs()
         );
-        let deadline = Instant::now() + self.grace;
+        let start = Instant::now();
+        let deadline = start + grace;
         loop {
-            if in_flight() <= 0 {
+            if in_flight() <= 0 && start.elapsed() >= delay {
                 info!("drained: no request in flight; exiting");
                 break;
             }

@@ -74,3 +74,29 @@ fn sigterm_on_an_idle_gateway_exits_at_once() {
         .expect("exits without the 300 s grace period");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn sigterm_keeps_an_idle_gateway_serving_for_the_shutdown_delay() {
+    let mock = Mock::start();
+    let config = format!(
+        "server: {{ shutdown_delay_seconds: 2 }}{}",
+        two_provider_config(&mock, "  m: { targets: [ { provider: anth, model: x } ] }")
+    );
+    let mut gw = Gateway::start(&config);
+    gw.signal(libc::SIGTERM);
+    std::thread::sleep(Duration::from_millis(300));
+    // Idle, yet still up: a load balancer that has not seen the 503 yet still gets answers.
+    let (status, text) = readyz(&gw);
+    assert_eq!(status, 503);
+    assert!(text.contains("draining"), "{text}");
+    let r = gw.post("/v1/messages", &json!({"model": "anth/mock:echo", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        gw.wait_exit(Duration::from_millis(800)).is_none(),
+        "exited before the 2 s shutdown delay"
+    );
+    let status = gw.wait_exit(EXIT_LIMIT).expect("exits after the delay");
+    assert!(status.success(), "{status:?}");
+    let log = gw.log_text();
+    assert!(log.contains("and 2 s have passed"), "{log}");
+}

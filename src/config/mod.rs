@@ -22,6 +22,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9091";
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 32 * 1024 * 1024;
 pub const DEFAULT_MAX_TOKENS: u32 = 4096;
+/// Pingora's own default for `grace_period_seconds`.
+pub const DEFAULT_GRACE_PERIOD_SECONDS: u64 = 300;
 pub const DEFAULT_ANTHROPIC_VERSION: &str = "2023-06-01";
 /// First `anthropic-version` whose Messages params no longer take sampling overrides.
 const ANTHROPIC_VERSION_WITHOUT_SAMPLING: &str = "2026-10-21";
@@ -62,6 +64,8 @@ pub struct ServerSettings {
     pub error_log: Option<String>,
     pub upgrade_sock: Option<String>,
     pub grace_period_seconds: Option<u64>,
+    /// SIGTERM: keep serving (not ready) at least this long, even when idle.
+    pub shutdown_delay_seconds: u64,
     pub graceful_shutdown_timeout_seconds: Option<u64>,
 }
 
@@ -811,6 +815,18 @@ fn validate(
             },
         );
     }
+    let shutdown_delay_seconds = raw.server.shutdown_delay_seconds.unwrap_or(0);
+    let grace = raw
+        .server
+        .grace_period_seconds
+        .unwrap_or(DEFAULT_GRACE_PERIOD_SECONDS);
+    if shutdown_delay_seconds > grace {
+        errors.push(format!(
+            "server.shutdown_delay_seconds: {shutdown_delay_seconds} is longer than \
+             server.grace_period_seconds ({grace}), which bounds the whole drain; \
+             lower the delay or raise the grace period"
+        ));
+    }
     if !errors.is_empty() {
         return Err(ConfigErrors(errors));
     }
@@ -825,6 +841,7 @@ fn validate(
             error_log: raw.server.error_log,
             upgrade_sock: raw.server.upgrade_sock,
             grace_period_seconds: raw.server.grace_period_seconds,
+            shutdown_delay_seconds,
             graceful_shutdown_timeout_seconds: raw.server.graceful_shutdown_timeout_seconds,
         },
         providers,
@@ -922,6 +939,31 @@ models:
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("providers.o.base_ur: "), "{e}");
+    }
+
+    #[test]
+    fn shutdown_delay_is_bounded_by_the_grace_period() {
+        let yaml = |server: &str| {
+            format!("server: {{ {server} }}\nproviders:\n  o: {{ type: openai, api_key: x, base_url: 'http://127.0.0.1:9' }}\n")
+        };
+        let c = Config::from_yaml(&yaml(""), "test", &env).unwrap();
+        assert_eq!(c.server.shutdown_delay_seconds, 0);
+        let c = Config::from_yaml(&yaml("shutdown_delay_seconds: 10"), "test", &env).unwrap();
+        assert_eq!(c.server.shutdown_delay_seconds, 10);
+        let e = Config::from_yaml(
+            &yaml("shutdown_delay_seconds: 20, grace_period_seconds: 15"),
+            "test",
+            &env,
+        )
+        .unwrap_err();
+        assert!(
+            e.to_string().contains(
+                "server.shutdown_delay_seconds: 20 is longer than server.grace_period_seconds (15)"
+            ),
+            "{e}"
+        );
+        // Unset grace period: Pingora's 300 s.
+        assert!(Config::from_yaml(&yaml("shutdown_delay_seconds: 301"), "test", &env).is_err());
     }
 
     #[test]

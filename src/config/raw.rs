@@ -51,6 +51,7 @@ pub struct RawServer {
     pub error_log: Option<String>,
     pub upgrade_sock: Option<String>,
     pub grace_period_seconds: Option<u64>,
+    pub shutdown_delay_seconds: Option<u64>,
     pub graceful_shutdown_timeout_seconds: Option<u64>,
 }
 
