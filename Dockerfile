@@ -35,6 +35,6 @@ ENV SWITCHYARD_LISTEN=0.0.0.0:8080 \
 EXPOSE 8080 9091
 # `docker stop` sends SIGTERM: the gateway exits as soon as no request is in flight
 # and server.shutdown_delay_seconds (default 0) have passed, at the latest after
-# server.grace_period_seconds (default 300). Docker kills it after
-# 10 s unless --stop-timeout is raised: long streams need a longer stop timeout.
+# server.grace_period_seconds (default 300). Docker kills it after 10 s unless
+# --stop-timeout is raised: long streams, and any shutdown delay, need a longer one.
 ENTRYPOINT ["/usr/local/bin/switchyard"]

@@ -178,13 +178,14 @@ impl ShutdownSignalWatch for DrainThenExit {
             grace.as_secs()
         );
         let start = Instant::now();
-        let deadline = start + grace;
+        // A grace period too large to add means: no limit.
+        let deadline = start.checked_add(grace);
         loop {
             if in_flight() <= 0 && start.elapsed() >= delay {
                 info!("drained: no request in flight; exiting");
                 break;
             }
-            if Instant::now() >= deadline {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
                 warn!(
                     "grace period over with {} requests still in flight; exiting",
                     in_flight()

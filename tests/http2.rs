@@ -17,35 +17,6 @@ fn setup(mock: &Mock, models: &str) -> Gateway {
     Gateway::start(&yaml)
 }
 
-/// Reads the mock's counters over one kept-alive connection, so asking adds exactly
-/// one connection to the count, once.
-struct MockStats {
-    client: reqwest::blocking::Client,
-    url: String,
-}
-
-impl MockStats {
-    fn new(mock: &Mock) -> Self {
-        MockStats {
-            client: client(),
-            url: format!("{}/__mock/stats", mock.base()),
-        }
-    }
-
-    fn get(&self) -> Value {
-        self.client.get(&self.url).send().unwrap().json().unwrap()
-    }
-
-    /// Connections the mock accepted, not counting this one.
-    fn connections(&self) -> u64 {
-        self.get()["connections"].as_u64().unwrap() - 1
-    }
-
-    fn open_bodies(&self) -> i64 {
-        self.get()["open_bodies"].as_i64().unwrap()
-    }
-}
-
 fn ask(model: &str, stream: bool) -> Value {
     json!({"model": model, "stream": stream, "stream_options": {"include_usage": true},
         "messages": [{"role": "user", "content": "What is the capital of France?"}]})

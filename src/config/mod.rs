@@ -962,8 +962,17 @@ models:
             ),
             "{e}"
         );
+        let ok = |server: &str| Config::from_yaml(&yaml(server), "test", &env).is_ok();
+        assert!(ok("shutdown_delay_seconds: 15, grace_period_seconds: 15"));
+        assert!(ok("shutdown_delay_seconds: 400, grace_period_seconds: 600"));
         // Unset grace period: Pingora's 300 s.
-        assert!(Config::from_yaml(&yaml("shutdown_delay_seconds: 301"), "test", &env).is_err());
+        assert!(ok("shutdown_delay_seconds: 300"));
+        let e = Config::from_yaml(&yaml("shutdown_delay_seconds: 301"), "test", &env).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("longer than server.grace_period_seconds (300)"),
+            "{e}"
+        );
     }
 
     #[test]

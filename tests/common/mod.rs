@@ -359,3 +359,32 @@ pub fn anthropic_stream_text(data: &[Value]) -> String {
 }
 
 pub const TEXT_PARIS: &str = "The capital of France is Paris. It is known for the Eiffel Tower, the Louvre, and its caf\u{e9} culture.";
+
+/// Reads the mock's counters over one kept-alive connection, so asking adds exactly
+/// one connection to the count, once.
+pub struct MockStats {
+    client: reqwest::blocking::Client,
+    url: String,
+}
+
+impl MockStats {
+    pub fn new(mock: &Mock) -> Self {
+        MockStats {
+            client: client(),
+            url: format!("{}/__mock/stats", mock.base()),
+        }
+    }
+
+    pub fn get(&self) -> Value {
+        self.client.get(&self.url).send().unwrap().json().unwrap()
+    }
+
+    /// Connections the mock accepted, not counting this one.
+    pub fn connections(&self) -> u64 {
+        self.get()["connections"].as_u64().unwrap() - 1
+    }
+
+    pub fn open_bodies(&self) -> i64 {
+        self.get()["open_bodies"].as_i64().unwrap()
+    }
+}
