@@ -5,6 +5,8 @@
 //! - [`routing`]: model name -> ordered list of upstream candidates.
 //! - [`upstream`]: provider peers (resolved off the request path) and one exchange.
 //! - [`proxy`]: the Pingora `ProxyHttp` implementation; the request flow is documented there.
+//! - [`pipeline`]: the request stages (key, allowlist, limits) and completion taps.
+//! - [`state`]: per-key limit state, in process or in Redis.
 //! - [`admin`], [`metrics`]: `/healthz`, `/readyz`, `/metrics` on the admin listener.
 //! - [`shutdown`]: SIGTERM drains in-flight requests, then exits.
 
@@ -14,7 +16,9 @@ pub mod formats;
 pub mod logsink;
 pub mod metrics;
 pub mod net;
+pub mod pipeline;
 pub mod proxy;
 pub mod routing;
 pub mod shutdown;
+pub mod state;
 pub mod upstream;

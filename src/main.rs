@@ -8,7 +8,7 @@ use pingora_core::services::listening::Service;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard::config::{real_env, Config};
-use switchyard::{admin, metrics, proxy, routing, upstream};
+use switchyard::{admin, metrics, proxy, routing, state, upstream};
 
 // jemalloc, built with its background purging thread on (Cargo feature
 // `background_threads`): after a burst of streams, freed memory goes back to the OS
@@ -47,6 +47,39 @@ enum Command {
     Serve,
     /// Validate a config file and print every problem with its path.
     Check,
+    /// Gateway keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum KeysCommand {
+    /// Print a fresh random key and its key_sha256, for the `keys:` list.
+    New {
+        /// The key's name in the config (logs and metrics show it).
+        #[arg(long, default_value = "my-key")]
+        name: String,
+    },
+}
+
+/// `switchyard keys new`: the key once (for the client), the digest for the config.
+fn keys_new(name: &str) {
+    match switchyard::config::keys::new_key() {
+        Ok((key, digest)) => {
+            println!("key:        {key}");
+            println!("key_sha256: {digest}");
+            println!();
+            println!("Give the key to the client; put the digest in the config:");
+            println!("keys:");
+            println!("  - {{ name: {name}, key_sha256: \"{digest}\" }}");
+        }
+        Err(e) => {
+            eprintln!("switchyard keys new: no randomness from the OS: {e}");
+            std::process::exit(1);
+        }
+    }
 }
 
 fn load(conf: Option<&str>) -> Config {
@@ -75,6 +108,13 @@ fn main() {
         )));
     }
     logger.init();
+    if let Some(Command::Keys {
+        command: KeysCommand::New { name },
+    }) = &cli.command
+    {
+        keys_new(name);
+        return;
+    }
     if let Some(Command::Check) = cli.command {
         let Some(path) = cli.conf.as_deref() else {
             eprintln!("switchyard check: give the file to check with -c FILE");
@@ -137,8 +177,15 @@ fn main() {
             lb,
         ));
     }
+    let limiter = Arc::new(state::Limiter::new(&config));
+    if limiter.redis().is_some() {
+        server.add_service(background_service(
+            "redis state",
+            state::redis::RedisConnector(limiter.clone()),
+        ));
+    }
     let router = Arc::new(routing::Router::new(config.clone()));
-    let gateway = proxy::Gateway::new(router, upstreams.clone());
+    let gateway = proxy::Gateway::new(router, upstreams.clone(), &limiter);
     let mut data_plane = pingora_proxy::http_proxy_service(&server.configuration, gateway);
     data_plane.add_tcp(&config.listen);
     server.add_service(data_plane);

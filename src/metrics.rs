@@ -1,6 +1,6 @@
 //! Prometheus metrics, registered in the default registry (the one Pingora's own
 //! metrics use). Label values come from closed sets: API names, HTTP status codes
-//! the gateway sends, configured provider names, and attempt outcome labels.
+//! the gateway sends, configured provider and key names, and closed outcome labels.
 
 use prometheus::{
     register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
@@ -45,6 +45,42 @@ pub static TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static RATELIMITED: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "switchyard_ratelimited_total",
+        "Requests turned away by a gateway key's limit (key: configured name)",
+        &["key", "limit"]
+    )
+    .expect("metric registers once")
+});
+
+pub static KEY_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "switchyard_key_requests_total",
+        "Requests by gateway key (configured name; `unknown` for a missing or invalid key)",
+        &["key"]
+    )
+    .expect("metric registers once")
+});
+
+pub static KEY_TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "switchyard_key_tokens_total",
+        "Tokens used by gateway key, as settled against its limits",
+        &["key", "kind"]
+    )
+    .expect("metric registers once")
+});
+
+pub static STATE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "switchyard_state_errors_total",
+        "Errors and timeouts talking to the shared state store (Redis), by operation",
+        &["op"]
+    )
+    .expect("metric registers once")
+});
+
 pub static IN_FLIGHT: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "switchyard_requests_in_flight",
@@ -77,4 +113,8 @@ pub fn init() {
     LazyLock::force(&TOKENS);
     LazyLock::force(&LOG_LINES_DROPPED);
     LazyLock::force(&IN_FLIGHT);
+    LazyLock::force(&RATELIMITED);
+    LazyLock::force(&KEY_REQUESTS);
+    LazyLock::force(&KEY_TOKENS);
+    LazyLock::force(&STATE_ERRORS);
 }

@@ -9,9 +9,11 @@
 //! so `switchyard check` can print them all at once. Secrets are never part of an
 //! error message.
 
+pub mod keys;
 mod raw;
 
 use crate::formats::ApiFormat;
+pub use keys::{GatewayKey, KeyLimits, OnError, RedisConfig, StateConfig};
 use raw::{RawConfig, RawKey, RawProvider, RawTimeouts};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -34,7 +36,11 @@ pub struct Config {
     pub listen: String,
     pub admin_listen: Option<String>,
     pub keys: Vec<GatewayKey>,
+    /// Where limit state lives (in-process without `state.redis`).
+    pub state: StateConfig,
     pub max_body_bytes: u64,
+    /// `defaults.max_tokens`: also the output estimate of a request that sets none.
+    pub default_max_tokens: u32,
     pub server: ServerSettings,
     /// Providers by position; targets refer to them by index.
     pub providers: Vec<Arc<Provider>>,
@@ -43,18 +49,6 @@ pub struct Config {
     pub route_by_model_name: bool,
     /// Where this config came from, for start-up messages.
     pub source: String,
-}
-
-#[derive(Clone)]
-pub struct GatewayKey {
-    pub name: String,
-    pub key: String,
-}
-
-impl fmt::Debug for GatewayKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "GatewayKey({})", self.name)
-    }
 }
 
 #[derive(Debug, Default, Clone)]
@@ -388,7 +382,7 @@ impl Config {
     /// Every secret the gateway holds, for scrubbing messages that came from outside.
     pub fn secrets(&self) -> Vec<String> {
         let mut s: Vec<String> = self.providers.iter().map(|p| p.api_key.clone()).collect();
-        s.extend(self.keys.iter().map(|k| k.key.clone()));
+        s.extend(self.keys.iter().filter_map(|k| k.plain.clone()));
         s.retain(|k| k.len() >= 4);
         s
     }
@@ -419,7 +413,12 @@ pub fn closest<'a>(word: &str, options: impl Iterator<Item = &'a str>) -> Option
 }
 
 /// Expands `${VAR}` and `${VAR:-fallback}` in a value.
-fn expand_env(value: &str, path: &str, env: EnvLookup, errors: &mut Vec<String>) -> String {
+pub(crate) fn expand_env(
+    value: &str,
+    path: &str,
+    env: EnvLookup,
+    errors: &mut Vec<String>,
+) -> String {
     let mut out = String::with_capacity(value.len());
     let mut rest = value;
     while let Some(start) = rest.find("${") {
@@ -652,19 +651,8 @@ fn validate(
     if let Some(a) = &raw.admin_listen {
         check_listen(a, "admin_listen", &mut errors);
     }
-    let mut keys = Vec::new();
-    for (i, k) in raw.keys.into_iter().enumerate() {
-        let path = format!("keys[{i}]");
-        let (name, key) = match k {
-            RawKey::Bare(key) => (format!("key{i}"), key),
-            RawKey::Named { name, key } => (name, key),
-        };
-        let key = expand_env(&key, &path, env, &mut errors);
-        if key.len() < 8 {
-            errors.push(format!("{path}: a gateway key needs at least 8 characters"));
-        }
-        keys.push(GatewayKey { name, key });
-    }
+    let keys = keys::validate_keys(raw.keys, raw.default_limits.as_ref(), env, &mut errors);
+    let state = keys::validate_state(raw.state, &mut errors);
     let max_tokens = raw.defaults.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
     if max_tokens == 0 {
         errors.push("defaults.max_tokens: must be at least 1".into());
@@ -834,7 +822,9 @@ fn validate(
         listen,
         admin_listen: raw.admin_listen,
         keys,
+        state,
         max_body_bytes,
+        default_max_tokens: max_tokens,
         server: ServerSettings {
             threads: raw.server.threads,
             pid_file: raw.server.pid_file,

@@ -11,6 +11,10 @@ pub struct RawConfig {
     pub admin_listen: Option<String>,
     #[serde(default)]
     pub keys: Vec<RawKey>,
+    /// Limits for every key that does not set its own (field by field).
+    pub default_limits: Option<RawKeyLimits>,
+    #[serde(default)]
+    pub state: RawState,
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]
@@ -23,12 +27,69 @@ pub struct RawConfig {
     pub models: BTreeMap<String, RawAlias>,
 }
 
-/// A gateway key: a bare string, or `{ name, key }` so logs can say whose it is.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A gateway key: a bare string, or an entry with a name, the key (or its SHA-256),
+/// a model allowlist and limits.
+#[derive(Debug)]
 pub enum RawKey {
     Bare(String),
-    Named { name: String, key: String },
+    Entry(RawKeyEntry),
+}
+
+/// Not `#[serde(untagged)]`: that would hide an unknown field in an entry behind
+/// "data did not match any variant"; a map is read as an entry with its own errors.
+impl<'de> Deserialize<'de> for RawKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = RawKey;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a key string or a map {name, key | key_sha256, models, limits}")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<RawKey, E> {
+                Ok(RawKey::Bare(v.to_string()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<RawKey, A::Error> {
+                RawKeyEntry::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(RawKey::Entry)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyEntry {
+    pub name: String,
+    pub key: Option<String>,
+    /// Hex SHA-256 of the key, so the config file holds no secret.
+    pub key_sha256: Option<String>,
+    /// Aliases or `provider/model` patterns this key may use (`*` suffix wildcard).
+    pub models: Option<Vec<String>>,
+    pub limits: Option<RawKeyLimits>,
+}
+
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawKeyLimits {
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub concurrency: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub redis: Option<RawRedis>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRedis {
+    pub url: String,
+    pub timeout_ms: Option<u64>,
+    pub on_error: Option<String>,
+    pub key_prefix: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]

@@ -332,6 +332,7 @@ impl Gateway {
             ctx.usage = Some(parsed.usage);
             formats::encode_response(a.api, &parsed)
         };
+        ctx.usage_complete = true;
         let ttft = started.elapsed();
         let extra = self.provider_headers(ctx, provider, &a.dropped, upstream_id);
         let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -373,16 +374,14 @@ impl Gateway {
         // Reused for every chunk and sized by the largest one (events are usually a
         // few hundred bytes): a fresh 4 KB buffer per chunk cost ~8 KB per open stream.
         let mut out: Vec<u8> = Vec::new();
-        loop {
+        // `true` when the client went away; either way the usage seen is recorded.
+        let gone = loop {
             let chunk = tokio::select! {
                 r = until(deadline, ex.read_chunk()) => r.unwrap_or_else(|| Err(AttemptError::Timeout(
                     format!("stream exceeded the total timeout of {:?}", a.cand.timeouts.total.unwrap_or_default())))),
-                _ = client_gone(session) => {
-                    // Dropping `ex` closes the upstream connection, which cancels
-                    // the generation at the provider.
-                    ctx.client_gone = true;
-                    return Ok(Delivered::ClientGone);
-                }
+                // Dropping `ex` closes the upstream connection, which cancels the
+                // generation at the provider.
+                _ = client_gone(session) => break true,
             };
             let ended = matches!(chunk, Ok(None));
             match chunk {
@@ -456,8 +455,7 @@ impl Gateway {
                 ttft = started.elapsed();
                 let extra = self.provider_headers(ctx, provider, &a.dropped, upstream_id.clone());
                 if self.start_stream(session, ctx, &extra).await.is_err() {
-                    ctx.client_gone = true;
-                    return Ok(Delivered::ClientGone);
+                    break true;
                 }
                 held.append(&mut out);
                 out = std::mem::take(&mut held);
@@ -470,8 +468,7 @@ impl Gateway {
                     .await
                     .is_err()
                 {
-                    ctx.client_gone = true;
-                    return Ok(Delivered::ClientGone);
+                    break true;
                 }
             }
             if status.error.is_some() && !broken {
@@ -481,14 +478,20 @@ impl Gateway {
             }
             if ended || broken {
                 let _ = session.write_response_body(None, true).await;
-                break;
+                break false;
             }
-        }
-        ctx.usage = Some(match (&observer, &translator) {
-            (Some(o), _) => o.usage(),
-            (_, Some(t)) => t.usage(),
+        };
+        let (usage, done) = match (&observer, &translator) {
+            (Some(o), _) => (o.usage(), o.status().done),
+            (_, Some(t)) => (t.usage(), t.status().done),
             _ => Default::default(),
-        });
+        };
+        ctx.usage = Some(usage);
+        if gone {
+            ctx.client_gone = true;
+            return Ok(Delivered::ClientGone);
+        }
+        ctx.usage_complete = done && !broken;
         if broken {
             return Ok(Delivered::Broken);
         }
@@ -507,6 +510,7 @@ impl Gateway {
         resp.insert_header("cache-control", "no-cache")?;
         resp.insert_header("transfer-encoding", "chunked")?;
         resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+        super::quota_headers(&mut resp, ctx.quota.as_ref())?;
         for (k, v) in extra {
             resp.insert_header(*k, v.as_str())?;
         }

@@ -1,8 +1,10 @@
 //! Per-request state (`ProxyHttp::CTX`). Filled in by `request_filter` as the request
-//! moves through its steps, read by `logging` for the access log and metrics.
+//! moves through its steps and pipeline stages (`crate::pipeline` lists which stage
+//! writes what), read by `logging` for the taps, the access log and metrics.
 
 use crate::formats::model::Usage;
 use crate::formats::ApiFormat;
+use crate::state::{Grant, LimitKind, Quota};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -13,8 +15,14 @@ pub struct RequestCtx {
     pub started: Instant,
     /// Client API, once the path is known.
     pub api: Option<ApiFormat>,
-    /// Name of the gateway key used (never the key itself).
-    pub key_name: Option<String>,
+    /// The gateway key used, by index into `Config::keys` (its name is what logs show).
+    pub key: Option<usize>,
+    /// The key's limit state after admission, sent as `x-ratelimit-*` headers.
+    pub quota: Option<Quota>,
+    /// The admitted request's hold on its key's limits, settled in `logging`.
+    pub grant: Option<Grant>,
+    /// The limit that turned the request away.
+    pub limited: Option<LimitKind>,
     /// The `model` the client asked for.
     pub model: Option<String>,
     pub stream: bool,
@@ -28,6 +36,8 @@ pub struct RequestCtx {
     /// Time to the first response byte sent to the client.
     pub ttfb: Option<Duration>,
     pub usage: Option<Usage>,
+    /// `usage` is the provider's final figure (the response ended properly).
+    pub usage_complete: bool,
     /// Short reason for a failure (bounded vocabulary plus context), for the log.
     pub error: Option<String>,
     /// The client went away mid-response.
@@ -42,7 +52,10 @@ impl RequestCtx {
             request_id: String::new(),
             started: Instant::now(),
             api: None,
-            key_name: None,
+            key: None,
+            quota: None,
+            grant: None,
+            limited: None,
             model: None,
             stream: false,
             provider: None,
@@ -51,6 +64,7 @@ impl RequestCtx {
             status: 0,
             ttfb: None,
             usage: None,
+            usage_complete: false,
             error: None,
             client_gone: false,
             _in_flight: crate::shutdown::InFlight::start(),

@@ -7,18 +7,23 @@
 //!    1. request id: the client's `x-request-id` or a new one (`ctx.request_id`);
 //!    2. route by method and path: `POST /v1/chat/completions` (OpenAI),
 //!       `POST /v1/messages` (Anthropic), `GET /v1/models`, `GET /healthz` (`ctx.api`);
-//!    3. gateway key from `Authorization: Bearer` or `x-api-key` (`ctx.key_name`);
+//!    3. header stages of the [`Pipeline`]: the gateway key (`ctx.key`);
 //!    4. read the body whole, up to `limits.max_body_bytes` (413 beyond);
 //!    5. parse the envelope (`model`, `stream`) (`ctx.model`, `ctx.stream`);
-//!    6. candidates: alias targets, then fallback aliases ([`crate::routing`]);
-//!    7. attempt loop: per candidate, translate (or rewrite `model` only, same
+//!    6. body stages of the [`Pipeline`]: the key's model allowlist, its limits
+//!       (`ctx.quota`, `ctx.grant`, `ctx.limited`); any of them may answer instead;
+//!    7. candidates: alias targets, then fallback aliases ([`crate::routing`]);
+//!    8. attempt loop: per candidate, translate (or rewrite `model` only, same
 //!       format), send, and on connect error, timeout, 429, 5xx, or an error event
 //!       before the first byte went out, move on (`ctx.attempts`, `ctx.provider`);
-//!    8. respond: translate the body, or the SSE stream event by event, flushing each
-//!       (`ctx.status`, `ctx.ttfb`, `ctx.usage`, `ctx.client_gone`).
+//!    9. respond: translate the body, or the SSE stream event by event, flushing each
+//!       (`ctx.status`, `ctx.ttfb`, `ctx.usage`, `ctx.usage_complete`, `ctx.client_gone`).
 //!
-//!    Any failure is answered in the caller's API shape ([`GatewayError`]).
-//! 3. `logging` — access log line and metrics from the ctx.
+//!    Any failure is answered in the caller's API shape ([`GatewayError`]). Every
+//!    response, error or success, plain or streamed, carries `x-request-id` and, for a
+//!    key with rpm/tpm limits, the `x-ratelimit-*` headers from `ctx.quota`.
+//! 3. `logging` — the pipeline's taps (quota settlement, key metrics), then the access
+//!    log line and metrics from the ctx.
 //!
 //! `upstream_peer` and the later proxy phases are never reached. The upstream exchange
 //! is driven here with Pingora's HTTP/1 client (see [`crate::upstream`]) instead of
@@ -35,7 +40,9 @@ use crate::config::{Config, Provider};
 use crate::formats::model::ErrorKind;
 use crate::formats::{self, ApiFormat, Envelope};
 use crate::metrics;
+use crate::pipeline::{ClientRequest, Head, Pipeline};
 use crate::routing::{RequestFacts, Router};
+use crate::state::{reset_text, Limiter, Quota};
 use crate::upstream::Upstreams;
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -52,17 +59,20 @@ pub struct Gateway {
     config: Arc<Config>,
     router: Arc<Router>,
     upstreams: Arc<Upstreams>,
+    pipeline: Pipeline,
     secrets: Vec<String>,
 }
 
 impl Gateway {
-    pub fn new(router: Arc<Router>, upstreams: Arc<Upstreams>) -> Self {
+    pub fn new(router: Arc<Router>, upstreams: Arc<Upstreams>, limiter: &Arc<Limiter>) -> Self {
         let config = router.config().clone();
         let secrets = config.secrets();
+        let pipeline = Pipeline::new(&config, limiter);
         Gateway {
             config,
             router,
             upstreams,
+            pipeline,
             secrets,
         }
     }
@@ -91,8 +101,11 @@ impl Gateway {
                         ApiFormat::OpenAi
                     },
                 );
-                self.authenticate(session, ctx)?;
-                let body = self.models_body(ctx.api.unwrap_or(ApiFormat::OpenAi));
+                let head = Head {
+                    headers: &session.req_header().headers,
+                };
+                self.pipeline.on_head(&head, ctx)?;
+                let body = self.models_body(ctx.api.unwrap_or(ApiFormat::OpenAi), ctx.key);
                 return self.respond_json(session, ctx, 200, body, &[]).await;
             }
             ("GET", "/healthz") => {
@@ -111,7 +124,10 @@ impl Gateway {
             }
         };
         ctx.api = Some(api);
-        self.authenticate(session, ctx)?;
+        let head = Head {
+            headers: &session.req_header().headers,
+        };
+        self.pipeline.on_head(&head, ctx)?;
         if self.config.providers.is_empty() {
             return Err(GatewayError::new(ErrorKind::Overloaded, error::NO_PROVIDER));
         }
@@ -120,13 +136,18 @@ impl Gateway {
         let model = envelope.model.to_string();
         ctx.stream = envelope.stream.unwrap_or(false);
         ctx.model = Some(model.clone());
+        let max_output_tokens = envelope.max_completion_tokens.or(envelope.max_tokens);
+        let request = ClientRequest {
+            body: &body,
+            model: &model,
+            max_output_tokens,
+        };
+        self.pipeline.on_request(&request, ctx).await?;
         let facts = RequestFacts {
             stream: ctx.stream,
             input_tokens: body.len() as u64 / 4,
-            max_output_tokens: envelope
-                .max_completion_tokens
-                .or(envelope.max_tokens)
-                .unwrap_or(u64::from(crate::config::DEFAULT_MAX_TOKENS)),
+            max_output_tokens: max_output_tokens
+                .unwrap_or(u64::from(self.config.default_max_tokens)),
         };
         let pin = session
             .req_header()
@@ -137,44 +158,6 @@ impl Gateway {
         let plan = self.router.plan(&model, &facts, pin.as_deref())?;
         self.attempt_loop(session, ctx, api, &body, &model, plan)
             .await
-    }
-
-    /// Checks the gateway key. With no `keys:` configured the gateway is open.
-    fn authenticate(&self, session: &Session, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
-        if self.config.keys.is_empty() {
-            return Ok(());
-        }
-        let headers = &session.req_header().headers;
-        let presented = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .or_else(|| headers.get("x-api-key").and_then(|v| v.to_str().ok()))
-            .map(str::trim);
-        let Some(presented) = presented else {
-            return Err(GatewayError::new(
-                ErrorKind::Authentication,
-                "missing gateway key: send `Authorization: Bearer <key>` or `x-api-key: <key>`",
-            ));
-        };
-        match self
-            .config
-            .keys
-            .iter()
-            .find(|k| constant_time_eq(k.key.as_bytes(), presented.as_bytes()))
-        {
-            Some(k) => {
-                ctx.key_name = Some(k.name.clone());
-                Ok(())
-            }
-            None => Err(GatewayError::new(
-                ErrorKind::Authentication,
-                "invalid gateway key: this key is not in the gateway's `keys:` list",
-            )),
-        }
     }
 
     async fn read_body(&self, session: &mut Session) -> Result<Vec<u8>, GatewayError> {
@@ -247,6 +230,7 @@ impl Gateway {
             resp.insert_header("content-type", "application/json")?;
             resp.insert_header("content-length", body.len().to_string())?;
             resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+            quota_headers(&mut resp, ctx.quota.as_ref())?;
             for (k, v) in extra {
                 resp.insert_header(k.to_string(), *v)?;
             }
@@ -291,8 +275,15 @@ impl Gateway {
             .await;
     }
 
-    fn models_body(&self, api: ApiFormat) -> Vec<u8> {
-        let names: Vec<&String> = self.config.aliases.keys().collect();
+    /// The configured aliases, less those the caller's key may not use.
+    fn models_body(&self, api: ApiFormat, key: Option<usize>) -> Vec<u8> {
+        let key = key.and_then(|i| self.config.keys.get(i));
+        let names: Vec<&String> = self
+            .config
+            .aliases
+            .keys()
+            .filter(|a| key.is_none_or(|k| k.allows(a)))
+            .collect();
         let v = match api {
             ApiFormat::OpenAi => serde_json::json!({
                 "object": "list",
@@ -311,13 +302,6 @@ impl Gateway {
         };
         serde_json::to_vec(&v).unwrap_or_default()
     }
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[async_trait]
@@ -366,6 +350,7 @@ impl ProxyHttp for Gateway {
     }
 
     async fn logging(&self, session: &mut Session, _e: Option<&Error>, ctx: &mut RequestCtx) {
+        self.pipeline.on_complete(ctx);
         let api = ctx.api.map_or("none", ApiFormat::as_str);
         let elapsed = ctx.started.elapsed();
         metrics::REQUESTS
@@ -397,7 +382,12 @@ impl ProxyHttp for Gateway {
                 .text("path", Some(req.uri.path()))
                 .field("status", ctx.status)
                 .field("api", api)
-                .text("key", ctx.key_name.as_deref())
+                .text(
+                    "key",
+                    ctx.key
+                        .and_then(|i| self.config.keys.get(i))
+                        .map(|k| k.name.as_str()),
+                )
                 .text("model", ctx.model.as_deref())
                 .text("provider", ctx.provider.as_deref())
                 .text("upstream_model", ctx.upstream_model.as_deref())
@@ -409,9 +399,29 @@ impl ProxyHttp for Gateway {
                 .field("ttfb_ms", ctx.ttfb.map_or(0, |d| d.as_millis()))
                 .field("duration_ms", elapsed.as_millis())
                 .field("client_gone", ctx.client_gone)
+                .text("limit", ctx.limited.map(|l| l.as_str()))
                 .text("error", ctx.error.as_deref());
         });
     }
+}
+
+/// OpenAI's rate-limit headers for a key with rpm / tpm limits.
+pub(crate) fn quota_headers(
+    resp: &mut ResponseHeader,
+    quota: Option<&Quota>,
+) -> pingora_error::Result<()> {
+    let Some(q) = quota else { return Ok(()) };
+    for (what, r) in [("requests", &q.requests), ("tokens", &q.tokens)] {
+        if let Some(r) = r {
+            resp.insert_header(format!("x-ratelimit-limit-{what}"), r.limit.to_string())?;
+            resp.insert_header(
+                format!("x-ratelimit-remaining-{what}"),
+                r.remaining.to_string(),
+            )?;
+            resp.insert_header(format!("x-ratelimit-reset-{what}"), reset_text(r.reset))?;
+        }
+    }
+    Ok(())
 }
 
 /// Logs what start-up should say about the config (open gateway, no providers).
@@ -457,6 +467,7 @@ mod tests {
         let gateway = Gateway::new(
             Arc::new(Router::new(config.clone())),
             Arc::new(Upstreams::new(&config)),
+            &Arc::new(Limiter::new(&config)),
         );
         let (_client, server) = tokio::io::duplex(64);
         let mut session = Session::new_h1(Box::new(server));

@@ -1,0 +1,318 @@
+//! Gateway keys, their limits and the shared-state store: validated from `keys:`,
+//! `default_limits:` and `state:`.
+//!
+//! A key is kept only as its SHA-256 (plus the plain text, when the file gave it, for
+//! scrubbing outgoing text); lookups compare digests in constant time.
+
+use super::raw::{RawKey, RawKeyLimits, RawState};
+use super::{expand_env, EnvLookup};
+use sha2::{Digest, Sha256};
+use std::fmt;
+use std::time::Duration;
+
+/// Default `state.redis.timeout_ms`: a Redis on the same network answers in well
+/// under a millisecond; beyond this the request follows `on_error`.
+pub const DEFAULT_REDIS_TIMEOUT_MS: u64 = 100;
+pub const DEFAULT_REDIS_KEY_PREFIX: &str = "switchyard";
+
+#[derive(Clone)]
+pub struct GatewayKey {
+    /// From the config (or `key0`, `key1`, … for bare keys); the only form of the key
+    /// that reaches logs and metric labels.
+    pub name: String,
+    pub sha256: [u8; 32],
+    /// The key itself when the config holds it (not with `key_sha256`), for scrubbing.
+    pub plain: Option<String>,
+    /// `None`: every model.
+    pub models: Option<Vec<ModelPattern>>,
+    pub limits: KeyLimits,
+}
+
+impl fmt::Debug for GatewayKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "GatewayKey({})", self.name)
+    }
+}
+
+impl GatewayKey {
+    /// Whether this key may use `model` (an alias or `provider/model`, as sent).
+    pub fn allows(&self, model: &str) -> bool {
+        self.models
+            .as_ref()
+            .is_none_or(|m| m.iter().any(|p| p.matches(model)))
+    }
+}
+
+/// An allowlist entry: an exact name, or a prefix when it ends in `*`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelPattern {
+    Exact(String),
+    Prefix(String),
+}
+
+impl ModelPattern {
+    fn parse(s: &str) -> Self {
+        match s.strip_suffix('*') {
+            Some(p) => ModelPattern::Prefix(p.to_string()),
+            None => ModelPattern::Exact(s.to_string()),
+        }
+    }
+
+    pub fn matches(&self, model: &str) -> bool {
+        match self {
+            ModelPattern::Exact(m) => m == model,
+            ModelPattern::Prefix(p) => model.starts_with(p.as_str()),
+        }
+    }
+}
+
+/// Per-key limits; `None` is no limit of that kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KeyLimits {
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens (input + output) per minute.
+    pub tpm: Option<u64>,
+    /// Requests in flight (a stream counts until its last byte or disconnect).
+    pub concurrency: Option<u64>,
+}
+
+impl KeyLimits {
+    pub fn is_empty(&self) -> bool {
+        self.rpm.is_none() && self.tpm.is_none() && self.concurrency.is_none()
+    }
+
+    /// `self` where set, else `base`.
+    fn over(self, base: KeyLimits) -> KeyLimits {
+        KeyLimits {
+            rpm: self.rpm.or(base.rpm),
+            tpm: self.tpm.or(base.tpm),
+            concurrency: self.concurrency.or(base.concurrency),
+        }
+    }
+}
+
+/// Where limit state lives when it must be shared by several instances.
+#[derive(Debug, Clone, Default)]
+pub struct StateConfig {
+    pub redis: Option<RedisConfig>,
+}
+
+#[derive(Clone)]
+pub struct RedisConfig {
+    pub url: String,
+    pub timeout: Duration,
+    pub on_error: OnError,
+    /// First part of every Redis key, so deployments can share one Redis.
+    pub key_prefix: String,
+}
+
+impl fmt::Debug for RedisConfig {
+    // The URL may hold a password.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("timeout", &self.timeout)
+            .field("on_error", &self.on_error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a request meets when the state store does not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnError {
+    /// Admit it, unlimited (availability over exactness).
+    FailOpen,
+    /// Refuse it with 503 (exactness over availability).
+    FailClosed,
+}
+
+pub fn sha256(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+/// Key names become metric labels, log fields and Redis key parts.
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+}
+
+fn limits_from_raw(raw: &RawKeyLimits, path: &str, errors: &mut Vec<String>) -> KeyLimits {
+    for (field, v) in [
+        ("rpm", raw.rpm),
+        ("tpm", raw.tpm),
+        ("concurrency", raw.concurrency),
+    ] {
+        if v == Some(0) {
+            errors.push(format!(
+                "{path}.{field}: must be at least 1 (leave it out for no limit)"
+            ));
+        }
+    }
+    KeyLimits {
+        rpm: raw.rpm,
+        tpm: raw.tpm,
+        concurrency: raw.concurrency,
+    }
+}
+
+pub(super) fn validate_keys(
+    raw: Vec<RawKey>,
+    default_limits: Option<&RawKeyLimits>,
+    env: EnvLookup,
+    errors: &mut Vec<String>,
+) -> Vec<GatewayKey> {
+    let base = default_limits
+        .map(|d| limits_from_raw(d, "default_limits", errors))
+        .unwrap_or_default();
+    if default_limits.is_some() && raw.is_empty() {
+        errors.push(
+            "default_limits: limits apply to gateway keys, and no `keys:` are configured \
+             (the gateway is open); add keys or remove default_limits"
+                .into(),
+        );
+    }
+    let mut keys: Vec<GatewayKey> = Vec::with_capacity(raw.len());
+    for (i, k) in raw.into_iter().enumerate() {
+        let path = format!("keys[{i}]");
+        let (name, key, key_sha256, models, limits) = match k {
+            RawKey::Bare(key) => (format!("key{i}"), Some(key), None, None, None),
+            RawKey::Entry(e) => (e.name, e.key, e.key_sha256, e.models, e.limits),
+        };
+        if !valid_name(&name) {
+            errors.push(format!(
+                "{path}.name: \"{name}\" must be 1-64 characters of A-Z a-z 0-9 - _ ."
+            ));
+        } else if keys.iter().any(|k| k.name == name) {
+            errors.push(format!("{path}.name: \"{name}\" is used by another key"));
+        }
+        let (sha256, plain) = match (key, key_sha256) {
+            (Some(key), None) => {
+                let key = expand_env(&key, &path, env, errors);
+                if key.len() < 8 {
+                    errors.push(format!("{path}: a gateway key needs at least 8 characters"));
+                }
+                (self::sha256(key.as_bytes()), Some(key))
+            }
+            (None, Some(hex_digest)) => {
+                let mut digest = [0u8; 32];
+                if hex::decode_to_slice(hex_digest.trim(), &mut digest).is_err() {
+                    errors.push(format!(
+                        "{path}.key_sha256: expected 64 hex characters (the output of \
+                         `switchyard keys new`, or `printf %s KEY | sha256sum`)"
+                    ));
+                }
+                (digest, None)
+            }
+            (Some(_), Some(_)) => {
+                errors.push(format!("{path}: give either key or key_sha256, not both"));
+                ([0; 32], None)
+            }
+            (None, None) => {
+                errors.push(format!(
+                    "{path}: give key (the key itself) or key_sha256 (its SHA-256 in hex)"
+                ));
+                ([0; 32], None)
+            }
+        };
+        if keys.iter().any(|k| k.sha256 == sha256) && sha256 != [0; 32] {
+            errors.push(format!("{path}: the same key is listed twice"));
+        }
+        let models = models.map(|m| {
+            if m.is_empty() {
+                errors.push(format!(
+                    "{path}.models: an empty allowlist admits nothing; list aliases or \
+                     provider/model patterns, or leave it out for every model"
+                ));
+            }
+            m.iter().map(|s| ModelPattern::parse(s)).collect()
+        });
+        let limits = limits
+            .map(|l| limits_from_raw(&l, &format!("{path}.limits"), errors))
+            .unwrap_or_default()
+            .over(base);
+        keys.push(GatewayKey {
+            name,
+            sha256,
+            plain,
+            models,
+            limits,
+        });
+    }
+    keys
+}
+
+pub(super) fn validate_state(raw: RawState, errors: &mut Vec<String>) -> StateConfig {
+    let Some(r) = raw.redis else {
+        return StateConfig::default();
+    };
+    if !(r.url.starts_with("redis://") || r.url.starts_with("redis+unix://")) {
+        errors.push(
+            "state.redis.url: expected redis://[user:password@]host:port[/db] \
+             (or redis+unix:///path); TLS (rediss://) is not supported yet"
+                .into(),
+        );
+    }
+    let timeout_ms = r.timeout_ms.unwrap_or(DEFAULT_REDIS_TIMEOUT_MS);
+    if timeout_ms == 0 {
+        errors.push("state.redis.timeout_ms: must be at least 1".into());
+    }
+    let on_error = match r.on_error.as_deref() {
+        None | Some("fail_open") => OnError::FailOpen,
+        Some("fail_closed") => OnError::FailClosed,
+        Some(other) => {
+            errors.push(format!(
+                "state.redis.on_error: unknown value \"{other}\"; expected fail_open or fail_closed"
+            ));
+            OnError::FailOpen
+        }
+    };
+    let key_prefix = r
+        .key_prefix
+        .unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_string());
+    if !valid_name(&key_prefix) {
+        errors.push(format!(
+            "state.redis.key_prefix: \"{key_prefix}\" must be 1-64 characters of A-Z a-z 0-9 - _ ."
+        ));
+    }
+    StateConfig {
+        redis: Some(RedisConfig {
+            url: r.url,
+            timeout: Duration::from_millis(timeout_ms.max(1)),
+            on_error,
+            key_prefix,
+        }),
+    }
+}
+
+/// A fresh key for `switchyard keys new`: `sy-` and 32 random bytes in hex.
+pub fn new_key() -> Result<(String, String), getrandom::Error> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)?;
+    let key = format!("sy-{}", hex::encode(bytes));
+    let digest = hex::encode(sha256(key.as_bytes()));
+    Ok((key, digest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns() {
+        let p = ModelPattern::parse("anthropic/*");
+        assert!(p.matches("anthropic/claude-x") && !p.matches("openai/gpt"));
+        let p = ModelPattern::parse("fast");
+        assert!(p.matches("fast") && !p.matches("faster"));
+    }
+
+    #[test]
+    fn new_keys_are_fresh_and_hash_to_their_digest() {
+        let (a, da) = new_key().unwrap();
+        let (b, _) = new_key().unwrap();
+        assert!(a.starts_with("sy-") && a.len() == 3 + 64 && a != b);
+        assert_eq!(da, hex::encode(sha256(a.as_bytes())));
+    }
+}

@@ -1,0 +1,455 @@
+//! Limits in Redis, shared by every instance that points at the same server.
+//!
+//! The rules are those of [`super::window`], run as Lua scripts so each decision is
+//! atomic on the server: one round trip (`EVALSHA`) admits, settlement is a second
+//! script sent in the background after the response. Time is the server's (`TIME`),
+//! so instances with skewed clocks still agree. The keys of one gateway key share a
+//! hash tag (`{name}`), so the scripts work on Redis Cluster too.
+//!
+//! Keys per gateway key (`P` = `state.redis.key_prefix`, `K` = the key's name):
+//! - `P:{K}:req`  sorted set: request id -> admission time (ms), the rpm log;
+//! - `P:{K}:tok`  sorted set: request id -> admission time, the tpm log;
+//! - `P:{K}:tokv` hash: request id -> tokens, and `_sum` the total in the window;
+//! - `P:{K}:conc` sorted set: request id -> lease end; a request that never settles
+//!   (the instance died) stops counting when its lease ends.
+//!
+//! Every key carries a TTL, so a key that stops sending leaves nothing behind.
+//!
+//! The connection is a redis-rs `ConnectionManager` (reconnects by itself), made in
+//! the background service [`RedisConnector`] so its I/O task lives on that service's
+//! runtime; until it exists, and whenever Redis does not answer within
+//! `state.redis.timeout_ms`, admission follows `on_error`.
+
+use super::window::WINDOW;
+use super::{Decision, Grant, LimitKind, Quota, Remaining};
+use crate::config::{GatewayKey, RedisConfig};
+use crate::metrics;
+use async_trait::async_trait;
+use log::{info, warn};
+use pingora_core::server::ShutdownWatch;
+use pingora_core::services::background::BackgroundService;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, OnceLock};
+use std::time::{Duration, Instant};
+use tokio::runtime::Handle;
+
+/// How long a concurrency slot is held when its request never settles.
+const CONCURRENCY_LEASE: Duration = Duration::from_secs(15 * 60);
+/// At most one log line about Redis errors per this long (the metric counts all).
+const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(10);
+
+const ADMIT: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rid = ARGV[1]
+local rpm, tpm, conc = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local need, window, lease = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local cut = now - window
+local limited, wait = 0, -1
+local function deny(code, ms)
+  if ms > wait then limited = code; wait = ms end
+end
+local function oldest(key)
+  local e = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if #e == 0 then return 0 end
+  return tonumber(e[2]) + window - now
+end
+local nreq, sum = 0, 0
+if rpm > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', cut)
+  nreq = redis.call('ZCARD', KEYS[1])
+  if nreq >= rpm then
+    local e = redis.call('ZRANGE', KEYS[1], nreq - rpm, nreq - rpm, 'WITHSCORES')
+    deny(1, tonumber(e[2]) + window - now)
+  end
+end
+if tpm > 0 then
+  local old = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', cut)
+  local i = 1
+  while i <= #old do
+    local batch = {}
+    for j = i, math.min(i + 999, #old) do batch[#batch + 1] = old[j] end
+    local v = redis.call('HMGET', KEYS[3], unpack(batch))
+    local freed = 0
+    for j = 1, #v do freed = freed + (tonumber(v[j]) or 0) end
+    redis.call('HINCRBY', KEYS[3], '_sum', -freed)
+    redis.call('HDEL', KEYS[3], unpack(batch))
+    i = i + 1000
+  end
+  if #old > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cut) end
+  sum = tonumber(redis.call('HGET', KEYS[3], '_sum')) or 0
+  if need > tpm then need = tpm end
+  if sum + need > tpm then
+    local over = sum + need - tpm
+    local e = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+    for j = 1, #e, 2 do
+      over = over - (tonumber(redis.call('HGET', KEYS[3], e[j])) or 0)
+      if over <= 0 then deny(2, tonumber(e[j + 1]) + window - now); break end
+    end
+    if over > 0 then deny(2, window) end
+  end
+end
+if conc > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  if redis.call('ZCARD', KEYS[4]) >= conc then deny(3, 1000) end
+end
+if limited == 0 then
+  if rpm > 0 then
+    redis.call('ZADD', KEYS[1], now, rid)
+    redis.call('PEXPIRE', KEYS[1], window)
+    nreq = nreq + 1
+  end
+  if tpm > 0 then
+    redis.call('ZADD', KEYS[2], now, rid)
+    redis.call('HSET', KEYS[3], rid, need)
+    redis.call('HINCRBY', KEYS[3], '_sum', need)
+    redis.call('PEXPIRE', KEYS[2], window)
+    redis.call('PEXPIRE', KEYS[3], window)
+    sum = sum + need
+  end
+  if conc > 0 then
+    redis.call('ZADD', KEYS[4], now + lease, rid)
+    redis.call('PEXPIRE', KEYS[4], lease)
+  end
+end
+local rr, rt = -1, -1
+if rpm > 0 then rr = math.max(rpm - nreq, 0) end
+if tpm > 0 then rt = math.max(tpm - sum, 0) end
+return {limited, wait, rr, oldest(KEYS[1]), rt, oldest(KEYS[2]), need}
+"#;
+
+const SETTLE: &str = r#"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local rid, used, reserved = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local window, tpm = tonumber(ARGV[4]), tonumber(ARGV[5])
+redis.call('ZREM', KEYS[3], rid)
+if tpm == 0 then return 0 end
+local at = redis.call('ZSCORE', KEYS[1], rid)
+if at and tonumber(at) > now - window then
+  local old = tonumber(redis.call('HGET', KEYS[2], rid)) or 0
+  redis.call('HSET', KEYS[2], rid, used)
+  redis.call('HINCRBY', KEYS[2], '_sum', used - old)
+elseif used > reserved then
+  local extra = rid .. ':x'
+  redis.call('ZADD', KEYS[1], now, extra)
+  redis.call('HSET', KEYS[2], extra, used - reserved)
+  redis.call('HINCRBY', KEYS[2], '_sum', used - reserved)
+  redis.call('PEXPIRE', KEYS[1], window)
+  redis.call('PEXPIRE', KEYS[2], window)
+end
+return 1
+"#;
+
+static ADMIT_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(ADMIT));
+static SETTLE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SETTLE));
+
+/// An admitted request's entry in Redis, settled when the request ends.
+#[derive(Debug)]
+pub struct Ticket {
+    /// The four Redis keys of this gateway key.
+    keys: Arc<KeyNames>,
+    rid: String,
+    pub reserved: u64,
+    tpm: bool,
+    concurrency: bool,
+}
+
+#[derive(Debug)]
+struct KeyNames {
+    req: String,
+    tok: String,
+    tokv: String,
+    conc: String,
+}
+
+struct Connected {
+    conn: ConnectionManager,
+    runtime: Handle,
+}
+
+pub struct RedisLimits {
+    config: RedisConfig,
+    /// Per gateway key, by name (built once: no formatting per request).
+    names: std::collections::HashMap<String, Arc<KeyNames>>,
+    connected: OnceLock<Connected>,
+    instance: u64,
+    counter: AtomicU64,
+    errors: ErrorLog,
+}
+
+impl RedisLimits {
+    pub fn new(config: RedisConfig, keys: &[GatewayKey]) -> Self {
+        let names = keys
+            .iter()
+            .map(|k| {
+                let base = format!("{}:{{{}}}", config.key_prefix, k.name);
+                (
+                    k.name.clone(),
+                    Arc::new(KeyNames {
+                        req: format!("{base}:req"),
+                        tok: format!("{base}:tok"),
+                        tokv: format!("{base}:tokv"),
+                        conc: format!("{base}:conc"),
+                    }),
+                )
+            })
+            .collect();
+        RedisLimits {
+            config,
+            names,
+            connected: OnceLock::new(),
+            instance: fastrand::u64(..),
+            counter: AtomicU64::new(0),
+            errors: ErrorLog::default(),
+        }
+    }
+
+    pub async fn admit(&self, key: &GatewayKey, tokens: u64) -> Decision {
+        let unavailable = Decision::Unavailable(self.config.on_error);
+        let (Some(c), Some(names)) = (self.connected.get(), self.names.get(&key.name)) else {
+            self.errors.record("admit", "not connected to Redis yet");
+            return unavailable;
+        };
+        let l = &key.limits;
+        let rid = format!(
+            "{:016x}-{:x}",
+            self.instance,
+            self.counter.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut conn = c.conn.clone();
+        let mut call = ADMIT_SCRIPT.prepare_invoke();
+        call.key(&names.req)
+            .key(&names.tok)
+            .key(&names.tokv)
+            .key(&names.conc)
+            .arg(&rid)
+            .arg(l.rpm.unwrap_or(0))
+            .arg(l.tpm.unwrap_or(0))
+            .arg(l.concurrency.unwrap_or(0))
+            .arg(tokens)
+            .arg(WINDOW.as_millis() as u64)
+            .arg(CONCURRENCY_LEASE.as_millis() as u64);
+        let reply = tokio::time::timeout(
+            self.config.timeout,
+            call.invoke_async::<Vec<i64>>(&mut conn),
+        )
+        .await;
+        let v = match reply {
+            Ok(Ok(v)) if v.len() == 7 => v,
+            Ok(Ok(v)) => {
+                self.errors
+                    .record("admit", &format!("unexpected script reply {v:?}"));
+                return unavailable;
+            }
+            Ok(Err(e)) => {
+                self.errors.record("admit", &e.to_string());
+                return unavailable;
+            }
+            Err(_) => {
+                self.errors.record(
+                    "admit",
+                    &format!(
+                        "no answer within {:?} (state.redis.timeout_ms)",
+                        self.config.timeout
+                    ),
+                );
+                return unavailable;
+            }
+        };
+        self.errors.recovered();
+        let ms = |x: i64| Duration::from_millis(x.max(0) as u64);
+        let quota = Quota {
+            requests: l.rpm.map(|limit| Remaining {
+                limit,
+                remaining: v[2].max(0) as u64,
+                reset: ms(v[3]),
+            }),
+            tokens: l.tpm.map(|limit| Remaining {
+                limit,
+                remaining: v[4].max(0) as u64,
+                reset: ms(v[5]),
+            }),
+        };
+        let limit = match v[0] {
+            0 => {
+                return Decision::Admit(
+                    Grant::Redis(Ticket {
+                        keys: names.clone(),
+                        rid,
+                        reserved: v[6].max(0) as u64,
+                        tpm: l.tpm.is_some(),
+                        concurrency: l.concurrency.is_some(),
+                    }),
+                    quota,
+                )
+            }
+            1 => LimitKind::Rpm,
+            2 => LimitKind::Tpm,
+            _ => LimitKind::Concurrency,
+        };
+        Decision::Limited {
+            limit,
+            retry_after: ms(v[1]),
+            quota,
+        }
+    }
+
+    /// Sends the settlement in the background: the response has gone out already, and
+    /// the next request on this connection need not wait for Redis.
+    pub fn settle(&self, t: Ticket, used: u64) {
+        if !t.tpm && !t.concurrency {
+            return;
+        }
+        let Some(c) = self.connected.get() else {
+            return;
+        };
+        let mut conn = c.conn.clone();
+        let timeout = self.config.timeout;
+        let errors = self.errors.clone();
+        c.runtime.spawn(async move {
+            let mut call = SETTLE_SCRIPT.prepare_invoke();
+            call.key(&t.keys.tok)
+                .key(&t.keys.tokv)
+                .key(&t.keys.conc)
+                .arg(&t.rid)
+                .arg(used)
+                .arg(t.reserved)
+                .arg(WINDOW.as_millis() as u64)
+                .arg(u64::from(t.tpm));
+            match tokio::time::timeout(timeout, call.invoke_async::<i64>(&mut conn)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => errors.record("settle", &e.to_string()),
+                Err(_) => errors.record("settle", "no answer in time"),
+            }
+        });
+    }
+}
+
+/// Counts every Redis error in a metric and logs at most one line per interval, with
+/// how many were not logged; says so once when Redis answers again.
+#[derive(Clone, Default)]
+struct ErrorLog(Arc<ErrorLogInner>);
+
+#[derive(Default)]
+struct ErrorLogInner {
+    /// Milliseconds since `EPOCH` of the last line logged, 0 for none.
+    last_logged: AtomicU64,
+    suppressed: AtomicU64,
+    failing: std::sync::atomic::AtomicBool,
+}
+
+static EPOCH: LazyLock<Instant> = LazyLock::new(Instant::now);
+
+impl ErrorLog {
+    fn record(&self, op: &'static str, message: &str) {
+        metrics::STATE_ERRORS.with_label_values(&[op]).inc();
+        self.0.failing.store(true, Ordering::Relaxed);
+        let now = EPOCH.elapsed().as_millis() as u64 + 1;
+        let last = self.0.last_logged.load(Ordering::Relaxed);
+        let due = last == 0 || now - last >= ERROR_LOG_INTERVAL.as_millis() as u64;
+        if due
+            && self
+                .0
+                .last_logged
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let more = self.0.suppressed.swap(0, Ordering::Relaxed);
+            warn!(
+                "rate-limit state: Redis {op} failed: {message} ({more} more errors in the last {}s; \
+                 see switchyard_state_errors_total)",
+                ERROR_LOG_INTERVAL.as_secs()
+            );
+        } else {
+            self.0.suppressed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn recovered(&self) {
+        if self.0.failing.load(Ordering::Relaxed) && self.0.failing.swap(false, Ordering::Relaxed) {
+            info!("rate-limit state: Redis answers again");
+        }
+    }
+}
+
+/// Background service: makes the Redis connection on its own runtime and says at
+/// start-up whether Redis answers. The gateway serves either way.
+pub struct RedisConnector(pub Arc<super::Limiter>);
+
+#[async_trait]
+impl BackgroundService for RedisConnector {
+    async fn start(&self, mut shutdown: ShutdownWatch) {
+        let Some(r) = self.0.redis() else { return };
+        let url_host = redacted_url(&r.config.url);
+        let client = match redis::Client::open(r.config.url.as_str()) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!("rate-limit state: cannot use Redis at {url_host}: {e}; requests follow state.redis.on_error");
+                return;
+            }
+        };
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(r.config.timeout.max(Duration::from_millis(500))))
+            .set_response_timeout(Some(r.config.timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1));
+        let conn = match ConnectionManager::new_lazy_with_config(client, cfg) {
+            Ok(c) => c,
+            Err(e) => {
+                warn!("rate-limit state: cannot use Redis at {url_host}: {e}; requests follow state.redis.on_error");
+                return;
+            }
+        };
+        let mut probe = conn.clone();
+        let _ = r.connected.set(Connected {
+            conn,
+            runtime: Handle::current(),
+        });
+        match tokio::time::timeout(
+            Duration::from_secs(2),
+            redis::cmd("PING").query_async::<String>(&mut probe),
+        )
+        .await
+        {
+            Ok(Ok(_)) => info!("rate-limit state: Redis at {url_host} answers; limits are shared"),
+            Ok(Err(e)) => warn!(
+                "rate-limit state: Redis at {url_host} is unreachable ({e}); requests follow \
+                 state.redis.on_error ({:?}) until it answers",
+                r.config.on_error
+            ),
+            Err(_) => warn!(
+                "rate-limit state: Redis at {url_host} did not answer PING within 2 s; requests \
+                 follow state.redis.on_error ({:?}) until it answers",
+                r.config.on_error
+            ),
+        }
+        // The connection's I/O runs on this service's runtime: keep it until shutdown.
+        let _ = shutdown.changed().await;
+    }
+}
+
+/// The URL without a password, for log lines.
+fn redacted_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn passwords_stay_out_of_log_lines() {
+        assert_eq!(
+            super::redacted_url("redis://user:hunter2@10.0.0.1:6379/0"),
+            "redis://…@10.0.0.1:6379/0"
+        );
+        assert_eq!(
+            super::redacted_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+    }
+}
