@@ -389,10 +389,14 @@ impl Config {
 }
 
 /// serde's "unknown field `x`, expected one of `a`, `b`" gains "(did you mean `a`?)".
+/// Inside a sequence serde_yaml puts its own `keys[0]: ` before the message; the
+/// caller prints the full path already, so that part is dropped.
 fn with_suggestion(msg: &str) -> String {
-    let Some(rest) = msg.strip_prefix("unknown field `") else {
+    let Some(at) = msg.find("unknown field `") else {
         return msg.to_string();
     };
+    let msg = &msg[at..];
+    let rest = &msg["unknown field `".len()..];
     let Some((field, expected)) = rest.split_once('`') else {
         return msg.to_string();
     };
@@ -929,6 +933,98 @@ models:
         )
         .unwrap_err();
         assert!(e.to_string().starts_with("providers.o.base_ur: "), "{e}");
+    }
+
+    #[test]
+    fn key_entries_reject_unknown_fields_and_say_where() {
+        // The user's report: `limits`/`models` looked accepted and nothing held. A
+        // misspelt field must stop the config, with its path.
+        let e = Config::from_yaml(
+            "keys:\n  - { name: a, key: key-a-00000001, limits: { rpm: 3 }, modles: [x] }\n",
+            "test",
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("keys[0].modles: unknown field `modles`"),
+            "{e}"
+        );
+        assert!(e.contains("did you mean `models`?"), "{e}");
+        let e = Config::from_yaml(
+            "keys:\n  - { name: a, key: key-a-00000001, limits: { rpn: 3 } }\n",
+            "test",
+            &env,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("keys[0].limits.rpn: unknown field `rpn`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn keys_limits_and_state_are_validated_together() {
+        let yaml = "keys:
+  - { name: a, key: key-a-00000001, key_sha256: abc }
+  - { name: a, key_sha256: nothex }
+  - { name: 'b c' }
+  - { name: d, key: key-d-00000001, models: [], limits: { rpm: 0 } }
+  - key-bare-0000001
+default_limits: { tpm: 1000, concurrency: 4 }
+state:
+  redis: { url: 'http://x', on_error: fail_slowly }
+";
+        let e = Config::from_yaml(yaml, "test", &env).unwrap_err().0;
+        let expect = [
+            "keys[0]: give either key or key_sha256, not both",
+            "keys[1].name: \"a\" is used by another key",
+            "keys[1].key_sha256: expected 64 hex characters",
+            "keys[2].name: \"b c\" must be",
+            "keys[2]: give key (the key itself) or key_sha256",
+            "keys[3].models: an empty allowlist admits nothing",
+            "keys[3].limits.rpm: must be at least 1",
+            "state.redis.url: expected redis://",
+            "state.redis.on_error: unknown value \"fail_slowly\"",
+        ];
+        for want in expect {
+            assert!(
+                e.iter().any(|m| m.starts_with(want)),
+                "missing {want:?} in {e:#?}"
+            );
+        }
+        let good = Config::from_yaml(
+            "keys:
+  - { name: a, key: key-a-00000001, limits: { rpm: 5 } }
+  - key-bare-0000001
+default_limits: { rpm: 60, tpm: 1000 }
+state: { redis: { url: 'redis://127.0.0.1:6379' } }
+",
+            "test",
+            &env,
+        )
+        .unwrap();
+        // Field by field: a key's own value wins, the rest comes from the defaults.
+        assert_eq!(
+            good.keys[0].limits,
+            KeyLimits {
+                rpm: Some(5),
+                tpm: Some(1000),
+                concurrency: None
+            }
+        );
+        assert_eq!(good.keys[1].name, "key1");
+        assert_eq!(good.keys[1].limits.rpm, Some(60));
+        let r = good.state.redis.as_ref().unwrap();
+        assert_eq!(
+            (r.on_error, r.timeout.as_millis()),
+            (OnError::FailOpen, 100)
+        );
+        let e = Config::from_yaml("default_limits: { rpm: 5 }\n", "test", &env)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no `keys:` are configured"), "{e}");
     }
 
     #[test]
