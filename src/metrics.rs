@@ -66,7 +66,7 @@ pub static KEY_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
 pub static KEY_TOKENS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     register_int_counter_vec!(
         "switchyard_key_tokens_total",
-        "Tokens used by gateway key, as settled against its limits",
+        "Tokens reported by providers, by gateway key (configured name)",
         &["key", "kind"]
     )
     .expect("metric registers once")

@@ -92,6 +92,27 @@ fn two_gateways_sharing_redis_enforce_one_limit() {
         hs.into_iter().map(|h| h.join().unwrap()).collect()
     });
     assert!(statuses.iter().all(|s| *s == 429), "{statuses:?}");
+    // One round trip per request: one admission script each (rpm only, so nothing
+    // to settle), plus one NOSCRIPT miss per gateway before its script was loaded.
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query(
+            &mut redis::Client::open(redis.url())
+                .unwrap()
+                .get_connection()
+                .unwrap(),
+        )
+        .unwrap();
+    let calls = |cmd: &str| -> u64 {
+        stats
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("cmdstat_{cmd}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let scripts = calls("evalsha") + calls("eval");
+    assert!((30..=32).contains(&scripts), "{stats}");
 }
 
 #[test]

@@ -287,6 +287,14 @@ pub(super) fn validate_state(raw: RawState, errors: &mut Vec<String>) -> StateCo
     }
 }
 
+/// The password in `redis://user:password@host`, to scrub from outgoing text.
+pub fn url_password(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let userinfo = &rest[..rest.rfind('@')?];
+    let password = userinfo.split_once(':').map_or(userinfo, |(_, p)| p);
+    (!password.is_empty()).then_some(password)
+}
+
 /// A fresh key for `switchyard keys new`: `sy-` and 32 random bytes in hex.
 pub fn new_key() -> Result<(String, String), getrandom::Error> {
     let mut bytes = [0u8; 32];
@@ -306,6 +314,13 @@ mod tests {
         assert!(p.matches("anthropic/claude-x") && !p.matches("openai/gpt"));
         let p = ModelPattern::parse("fast");
         assert!(p.matches("fast") && !p.matches("faster"));
+    }
+
+    #[test]
+    fn redis_passwords_are_found_for_scrubbing() {
+        assert_eq!(url_password("redis://u:hunter2@h:6379"), Some("hunter2"));
+        assert_eq!(url_password("redis://:hunter2@h:6379/0"), Some("hunter2"));
+        assert_eq!(url_password("redis://h:6379"), None);
     }
 
     #[test]

@@ -383,6 +383,9 @@ impl Config {
     pub fn secrets(&self) -> Vec<String> {
         let mut s: Vec<String> = self.providers.iter().map(|p| p.api_key.clone()).collect();
         s.extend(self.keys.iter().filter_map(|k| k.plain.clone()));
+        if let Some(r) = &self.state.redis {
+            s.extend(keys::url_password(&r.url).map(str::to_string));
+        }
         s.retain(|k| k.len() >= 4);
         s
     }

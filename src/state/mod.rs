@@ -10,7 +10,7 @@ pub mod window;
 
 use crate::config::{Config, GatewayKey, OnError};
 use pingora_limits::inflight::{Guard, Inflight};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 use window::{Reservation, Window, WindowDecision};
 
@@ -118,7 +118,7 @@ impl Limiter {
         match self {
             Limiter::Local(l) => l.admit(Instant::now(), index, key, tokens),
             // Boxed: only Redis-backed gateways carry this future in every request's.
-            Limiter::Redis(r) => Box::pin(r.admit(key, tokens)).await,
+            Limiter::Redis(r) => Box::pin(r.admit(index, key, tokens)).await,
         }
     }
 
@@ -139,9 +139,9 @@ impl Limiter {
         }
     }
 
-    /// The Redis connection task, when limits live in Redis (a background service).
-    pub fn redis(self: &Arc<Self>) -> Option<&redis::RedisLimits> {
-        match &**self {
+    /// The Redis backend, when limits live in Redis.
+    pub fn redis(&self) -> Option<&redis::RedisLimits> {
+        match self {
             Limiter::Redis(r) => Some(r),
             Limiter::Local(_) => None,
         }

@@ -171,8 +171,9 @@ struct Connected {
 
 pub struct RedisLimits {
     config: RedisConfig,
-    /// Per gateway key, by name (built once: no formatting per request).
-    names: std::collections::HashMap<String, Arc<KeyNames>>,
+    /// Per gateway key, by index into `Config::keys` (built once: no formatting per
+    /// request).
+    names: Vec<Arc<KeyNames>>,
     connected: OnceLock<Connected>,
     instance: u64,
     counter: AtomicU64,
@@ -181,34 +182,38 @@ pub struct RedisLimits {
 
 impl RedisLimits {
     pub fn new(config: RedisConfig, keys: &[GatewayKey]) -> Self {
+        let errors = ErrorLog(Arc::new(ErrorLogInner {
+            secrets: crate::config::keys::url_password(&config.url)
+                .map(str::to_string)
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        }));
         let names = keys
             .iter()
             .map(|k| {
                 let base = format!("{}:{{{}}}", config.key_prefix, k.name);
-                (
-                    k.name.clone(),
-                    Arc::new(KeyNames {
-                        req: format!("{base}:req"),
-                        tok: format!("{base}:tok"),
-                        tokv: format!("{base}:tokv"),
-                        conc: format!("{base}:conc"),
-                    }),
-                )
+                Arc::new(KeyNames {
+                    req: format!("{base}:req"),
+                    tok: format!("{base}:tok"),
+                    tokv: format!("{base}:tokv"),
+                    conc: format!("{base}:conc"),
+                })
             })
             .collect();
         RedisLimits {
-            config,
             names,
             connected: OnceLock::new(),
             instance: fastrand::u64(..),
             counter: AtomicU64::new(0),
-            errors: ErrorLog::default(),
+            config,
+            errors,
         }
     }
 
-    pub async fn admit(&self, key: &GatewayKey, tokens: u64) -> Decision {
+    pub async fn admit(&self, index: usize, key: &GatewayKey, tokens: u64) -> Decision {
         let unavailable = Decision::Unavailable(self.config.on_error);
-        let (Some(c), Some(names)) = (self.connected.get(), self.names.get(&key.name)) else {
+        let (Some(c), Some(names)) = (self.connected.get(), self.names.get(index)) else {
             self.errors.record("admit", "not connected to Redis yet");
             return unavailable;
         };
@@ -329,11 +334,13 @@ impl RedisLimits {
 
 /// Counts every Redis error in a metric and logs at most one line per interval, with
 /// how many were not logged; says so once when Redis answers again.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 struct ErrorLog(Arc<ErrorLogInner>);
 
 #[derive(Default)]
 struct ErrorLogInner {
+    /// The URL's password, scrubbed from messages that came from the client library.
+    secrets: Vec<String>,
     /// Milliseconds since `EPOCH` of the last line logged, 0 for none.
     last_logged: AtomicU64,
     suppressed: AtomicU64,
@@ -357,6 +364,7 @@ impl ErrorLog {
                 .is_ok()
         {
             let more = self.0.suppressed.swap(0, Ordering::Relaxed);
+            let message = crate::proxy::error::redact(message, &self.0.secrets);
             warn!(
                 "rate-limit state: Redis {op} failed: {message} ({more} more errors in the last {}s; \
                  see switchyard_state_errors_total)",
