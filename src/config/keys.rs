@@ -287,12 +287,20 @@ pub(super) fn validate_state(raw: RawState, errors: &mut Vec<String>) -> StateCo
     }
 }
 
-/// The password in `redis://user:password@host`, to scrub from outgoing text.
+/// The password in `redis://user:password@host` (or `redis+unix://…?pass=`), to
+/// scrub from outgoing text.
 pub fn url_password(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let userinfo = &rest[..rest.rfind('@')?];
-    let password = userinfo.split_once(':').map_or(userinfo, |(_, p)| p);
-    (!password.is_empty()).then_some(password)
+    let (url, query) = url.split_once('?').unwrap_or((url, ""));
+    let from_query = query.split('&').find_map(|kv| {
+        kv.strip_prefix("pass=")
+            .or_else(|| kv.strip_prefix("password="))
+    });
+    let from_userinfo = || {
+        let rest = &url[url.find("://")? + 3..];
+        let userinfo = &rest[..rest.rfind('@')?];
+        Some(userinfo.split_once(':').map_or(userinfo, |(_, p)| p))
+    };
+    from_query.or_else(from_userinfo).filter(|p| !p.is_empty())
 }
 
 /// A fresh key for `switchyard keys new`: `sy-` and 32 random bytes in hex.
@@ -321,6 +329,10 @@ mod tests {
         assert_eq!(url_password("redis://u:hunter2@h:6379"), Some("hunter2"));
         assert_eq!(url_password("redis://:hunter2@h:6379/0"), Some("hunter2"));
         assert_eq!(url_password("redis://h:6379"), None);
+        assert_eq!(
+            url_password("redis+unix:///run/r.sock?user=u&pass=hunter2"),
+            Some("hunter2")
+        );
     }
 
     #[test]

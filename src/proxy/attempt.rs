@@ -487,11 +487,12 @@ impl Gateway {
             _ => Default::default(),
         };
         ctx.usage = Some(usage);
+        // A client that left after the provider's last event still got a full count.
+        ctx.usage_complete = done && !broken;
         if gone {
             ctx.client_gone = true;
             return Ok(Delivered::ClientGone);
         }
-        ctx.usage_complete = done && !broken;
         if broken {
             return Ok(Delivered::Broken);
         }

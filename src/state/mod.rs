@@ -134,7 +134,7 @@ impl Limiter {
                     ..
                 },
             ) => l.settle(Instant::now(), key, r, used),
-            (Limiter::Redis(r), Grant::Redis(t)) => r.settle(t, used),
+            (Limiter::Redis(_), Grant::Redis(t)) => t.settle(used),
             _ => {}
         }
     }
@@ -170,10 +170,17 @@ impl LocalLimits {
             let (guard, n) = self.inflight.incr(index, 1);
             if n as u64 > max {
                 // Dropping the guard gives the slot back.
+                let quota = match self.windows.get(index) {
+                    Some(w) if limits.rpm.is_some() || limits.tpm.is_some() => w
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .peek(now, limits),
+                    _ => Quota::default(),
+                };
                 return Decision::Limited {
                     limit: LimitKind::Concurrency,
                     retry_after: Duration::from_secs(1),
-                    quota: Quota::default(),
+                    quota,
                 };
             }
             inflight = Some(InflightGuard(guard));

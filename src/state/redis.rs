@@ -73,7 +73,8 @@ if tpm > 0 then
     local v = redis.call('HMGET', KEYS[3], unpack(batch))
     local freed = 0
     for j = 1, #v do freed = freed + (tonumber(v[j]) or 0) end
-    redis.call('HINCRBY', KEYS[3], '_sum', -freed)
+    -- Lua writes -0 for a negated 0, which HINCRBY refuses.
+    if freed ~= 0 then redis.call('HINCRBY', KEYS[3], '_sum', -freed) end
     redis.call('HDEL', KEYS[3], unpack(batch))
     i = i + 1000
   end
@@ -130,7 +131,7 @@ local at = redis.call('ZSCORE', KEYS[1], rid)
 if at and tonumber(at) > now - window then
   local old = tonumber(redis.call('HGET', KEYS[2], rid)) or 0
   redis.call('HSET', KEYS[2], rid, used)
-  redis.call('HINCRBY', KEYS[2], '_sum', used - old)
+  if used ~= old then redis.call('HINCRBY', KEYS[2], '_sum', used - old) end
 elseif used > reserved then
   local extra = rid .. ':x'
   redis.call('ZADD', KEYS[1], now, extra)
@@ -142,18 +143,83 @@ end
 return 1
 "#;
 
+/// Undoes an admission whose reply was lost (timeout, broken connection): the script
+/// may have run, and nothing would ever settle it.
+const CANCEL: &str = r#"
+local rid = ARGV[1]
+redis.call('ZREM', KEYS[1], rid)
+redis.call('ZREM', KEYS[4], rid)
+if redis.call('ZREM', KEYS[2], rid) == 1 then
+  local v = tonumber(redis.call('HGET', KEYS[3], rid)) or 0
+  redis.call('HDEL', KEYS[3], rid)
+  if v ~= 0 then redis.call('HINCRBY', KEYS[3], '_sum', 0 - v) end
+end
+return 1
+"#;
+
 static ADMIT_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(ADMIT));
 static SETTLE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SETTLE));
+static CANCEL_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(CANCEL));
 
-/// An admitted request's entry in Redis, settled when the request ends.
-#[derive(Debug)]
+/// An admitted request's entry in Redis, settled when the request ends; a ticket
+/// dropped unsettled (a request cut short by a panic or a shutdown) settles at its
+/// reservation, so its concurrency slot does not wait for the lease.
 pub struct Ticket {
+    shared: Arc<Shared>,
     /// The four Redis keys of this gateway key.
     keys: Arc<KeyNames>,
     rid: String,
     pub reserved: u64,
     tpm: bool,
     concurrency: bool,
+    settled: bool,
+}
+
+impl std::fmt::Debug for Ticket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ticket")
+            .field("rid", &self.rid)
+            .field("reserved", &self.reserved)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ticket {
+    /// Sends the settlement in the background: the response has gone out already,
+    /// and the next request on this connection need not wait for Redis.
+    pub fn settle(mut self, used: u64) {
+        self.settled = true;
+        self.send_settle(used);
+    }
+
+    fn send_settle(&mut self, used: u64) {
+        if !self.tpm && !self.concurrency {
+            return;
+        }
+        let keys = self.keys.clone();
+        let rid = std::mem::take(&mut self.rid);
+        let (reserved, tpm, window) = (self.reserved, self.tpm, self.shared.window);
+        self.shared.in_background("settle", move || {
+            let mut call = SETTLE_SCRIPT.prepare_invoke();
+            call.key(&keys.tok)
+                .key(&keys.tokv)
+                .key(&keys.conc)
+                .arg(&rid)
+                .arg(used)
+                .arg(reserved)
+                .arg(window.as_millis() as u64)
+                .arg(u64::from(tpm));
+            call
+        });
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.send_settle(self.reserved);
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -164,9 +230,39 @@ struct KeyNames {
     conc: String,
 }
 
-struct Connected {
+/// The connection and what background sends need, shared by every ticket.
+struct Shared {
     conn: ConnectionManager,
+    /// The connector's runtime, where the connection's I/O task lives.
     runtime: Handle,
+    errors: ErrorLog,
+    timeout: Duration,
+    window: Duration,
+}
+
+impl Shared {
+    /// Runs a script off the request path, with one retry if it fails.
+    fn in_background<F>(self: &Arc<Self>, op: &'static str, call: F)
+    where
+        F: Fn() -> redis::ScriptInvocation<'static> + Send + 'static,
+    {
+        let shared = self.clone();
+        self.runtime.spawn(async move {
+            let mut conn = shared.conn.clone();
+            for attempt in 0..2 {
+                let invocation = call();
+                let r =
+                    tokio::time::timeout(shared.timeout, invocation.invoke_async::<i64>(&mut conn))
+                        .await;
+                match r {
+                    Ok(Ok(_)) => return,
+                    Ok(Err(e)) if attempt == 1 => shared.errors.record(op, &e.to_string()),
+                    Err(_) if attempt == 1 => shared.errors.record(op, "no answer in time"),
+                    _ => {}
+                }
+            }
+        });
+    }
 }
 
 pub struct RedisLimits {
@@ -174,7 +270,9 @@ pub struct RedisLimits {
     /// Per gateway key, by index into `Config::keys` (built once: no formatting per
     /// request).
     names: Vec<Arc<KeyNames>>,
-    connected: OnceLock<Connected>,
+    connected: OnceLock<Arc<Shared>>,
+    /// [`WINDOW`]; shorter in tests that watch entries leave it.
+    window: Duration,
     instance: u64,
     counter: AtomicU64,
     errors: ErrorLog,
@@ -204,6 +302,7 @@ impl RedisLimits {
         RedisLimits {
             names,
             connected: OnceLock::new(),
+            window: WINDOW,
             instance: fastrand::u64(..),
             counter: AtomicU64::new(0),
             config,
@@ -234,32 +333,37 @@ impl RedisLimits {
             .arg(l.tpm.unwrap_or(0))
             .arg(l.concurrency.unwrap_or(0))
             .arg(tokens)
-            .arg(WINDOW.as_millis() as u64)
+            .arg(self.window.as_millis() as u64)
             .arg(CONCURRENCY_LEASE.as_millis() as u64);
         let reply = tokio::time::timeout(
             self.config.timeout,
             call.invoke_async::<Vec<i64>>(&mut conn),
         )
         .await;
-        let v = match reply {
-            Ok(Ok(v)) if v.len() == 7 => v,
-            Ok(Ok(v)) => {
-                self.errors
-                    .record("admit", &format!("unexpected script reply {v:?}"));
-                return unavailable;
-            }
-            Ok(Err(e)) => {
-                self.errors.record("admit", &e.to_string());
-                return unavailable;
-            }
-            Err(_) => {
-                self.errors.record(
-                    "admit",
-                    &format!(
-                        "no answer within {:?} (state.redis.timeout_ms)",
-                        self.config.timeout
-                    ),
-                );
+        let failure = match reply {
+            Ok(Ok(v)) if v.len() == 7 => Ok(v),
+            Ok(Ok(v)) => Err(format!("unexpected script reply {v:?}")),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!(
+                "no answer within {:?} (state.redis.timeout_ms)",
+                self.config.timeout
+            )),
+        };
+        let v = match failure {
+            Ok(v) => v,
+            Err(message) => {
+                self.errors.record("admit", &message);
+                // The script may have run: take its entries out again.
+                let names = names.clone();
+                c.in_background("cancel", move || {
+                    let mut call = CANCEL_SCRIPT.prepare_invoke();
+                    call.key(&names.req)
+                        .key(&names.tok)
+                        .key(&names.tokv)
+                        .key(&names.conc)
+                        .arg(&rid);
+                    call
+                });
                 return unavailable;
             }
         };
@@ -281,11 +385,13 @@ impl RedisLimits {
             0 => {
                 return Decision::Admit(
                     Grant::Redis(Ticket {
+                        shared: c.clone(),
                         keys: names.clone(),
                         rid,
                         reserved: v[6].max(0) as u64,
                         tpm: l.tpm.is_some(),
                         concurrency: l.concurrency.is_some(),
+                        settled: false,
                     }),
                     quota,
                 )
@@ -301,34 +407,25 @@ impl RedisLimits {
         }
     }
 
-    /// Sends the settlement in the background: the response has gone out already, and
-    /// the next request on this connection need not wait for Redis.
-    pub fn settle(&self, t: Ticket, used: u64) {
-        if !t.tpm && !t.concurrency {
-            return;
-        }
-        let Some(c) = self.connected.get() else {
-            return;
-        };
-        let mut conn = c.conn.clone();
-        let timeout = self.config.timeout;
-        let errors = self.errors.clone();
-        c.runtime.spawn(async move {
-            let mut call = SETTLE_SCRIPT.prepare_invoke();
-            call.key(&t.keys.tok)
-                .key(&t.keys.tokv)
-                .key(&t.keys.conc)
-                .arg(&t.rid)
-                .arg(used)
-                .arg(t.reserved)
-                .arg(WINDOW.as_millis() as u64)
-                .arg(u64::from(t.tpm));
-            match tokio::time::timeout(timeout, call.invoke_async::<i64>(&mut conn)).await {
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => errors.record("settle", &e.to_string()),
-                Err(_) => errors.record("settle", "no answer in time"),
-            }
-        });
+    /// Makes the connection (lazily: it connects on first use and reconnects by
+    /// itself) on the current runtime, which must outlive it.
+    fn connect(&self) -> redis::RedisResult<ConnectionManager> {
+        let client = redis::Client::open(self.config.url.as_str())?;
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.config.timeout.max(Duration::from_millis(500))))
+            .set_response_timeout(Some(self.config.timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_lazy_with_config(client, cfg)?;
+        let _ = self.connected.set(Arc::new(Shared {
+            conn: conn.clone(),
+            runtime: Handle::current(),
+            errors: self.errors.clone(),
+            timeout: self.config.timeout,
+            window: self.window,
+        }));
+        Ok(conn)
     }
 }
 
@@ -391,31 +488,13 @@ impl BackgroundService for RedisConnector {
     async fn start(&self, mut shutdown: ShutdownWatch) {
         let Some(r) = self.0.redis() else { return };
         let url_host = redacted_url(&r.config.url);
-        let client = match redis::Client::open(r.config.url.as_str()) {
+        let mut probe = match r.connect() {
             Ok(c) => c,
             Err(e) => {
                 warn!("rate-limit state: cannot use Redis at {url_host}: {e}; requests follow state.redis.on_error");
                 return;
             }
         };
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(r.config.timeout.max(Duration::from_millis(500))))
-            .set_response_timeout(Some(r.config.timeout))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1));
-        let conn = match ConnectionManager::new_lazy_with_config(client, cfg) {
-            Ok(c) => c,
-            Err(e) => {
-                warn!("rate-limit state: cannot use Redis at {url_host}: {e}; requests follow state.redis.on_error");
-                return;
-            }
-        };
-        let mut probe = conn.clone();
-        let _ = r.connected.set(Connected {
-            conn,
-            runtime: Handle::current(),
-        });
         match tokio::time::timeout(
             Duration::from_secs(2),
             redis::cmd("PING").query_async::<String>(&mut probe),
@@ -439,16 +518,144 @@ impl BackgroundService for RedisConnector {
     }
 }
 
-/// The URL without a password, for log lines.
+/// The URL without credentials (user info, or a `redis+unix` query), for log lines.
 fn redacted_url(url: &str) -> String {
+    let (url, query) = match url.split_once('?') {
+        Some((u, _)) => (u, "?…"),
+        None => (url, ""),
+    };
     match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}{query}", &url[..s], &url[at + 1..]),
+        _ => format!("{url}{query}"),
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use crate::config::{KeyLimits, OnError};
+
+    /// A real redis-server on a free port (`.ci/run` installs it), killed on drop.
+    struct Server(std::process::Child, u16);
+
+    impl Server {
+        fn start() -> Server {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .unwrap()
+                .port();
+            let child = std::process::Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+                .args(["--save", "", "--appendonly", "no"])
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("redis-server runs (apt-get install redis-server, or .ci/run)");
+            let end = Instant::now() + Duration::from_secs(10);
+            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+                assert!(Instant::now() < end, "redis-server did not start");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Server(child, port)
+        }
+
+        fn query<T: redis::FromRedisValue>(&self, args: &[&str]) -> T {
+            let c = redis::Client::open(format!("redis://127.0.0.1:{}", self.1)).unwrap();
+            let mut cmd = redis::cmd(args[0]);
+            for a in &args[1..] {
+                cmd.arg(*a);
+            }
+            cmd.query(&mut c.get_connection().unwrap()).unwrap()
+        }
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn limits(server: &Server, window: Duration) -> (RedisLimits, GatewayKey) {
+        let key = GatewayKey {
+            name: "k".into(),
+            sha256: [0; 32],
+            plain: None,
+            models: None,
+            limits: KeyLimits {
+                rpm: Some(100),
+                tpm: Some(1000),
+                concurrency: Some(1),
+            },
+        };
+        let config = RedisConfig {
+            url: format!("redis://127.0.0.1:{}", server.1),
+            timeout: Duration::from_secs(2),
+            on_error: OnError::FailClosed,
+            key_prefix: "t".into(),
+        };
+        let mut r = RedisLimits::new(config, std::slice::from_ref(&key));
+        r.window = window;
+        r.connect().unwrap();
+        (r, key)
+    }
+
+    async fn until(mut f: impl FnMut() -> bool) {
+        let end = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < end, "never happened");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn ticket(d: Decision) -> Ticket {
+        match d {
+            Decision::Admit(Grant::Redis(t), _) => t,
+            d => panic!("not admitted: {d:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn entries_settled_to_zero_leave_the_window_without_breaking_admission() {
+        // Failed requests settle to 0 tokens; when only such entries leave the window,
+        // the freed total is 0, and Lua's -0 used to make HINCRBY fail every admission.
+        let server = Server::start();
+        let (r, key) = limits(&server, Duration::from_millis(300));
+        ticket(r.admit(0, &key, 100).await).settle(0);
+        until(|| server.query::<Option<i64>>(&["HGET", "t:{k}:tokv", "_sum"]) == Some(0)).await;
+        // A second request keeps the keys alive past the first one's window.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        ticket(r.admit(0, &key, 100).await).settle(100);
+        until(|| server.query::<i64>(&["ZCARD", "t:{k}:conc"]) == 0).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let t = ticket(r.admit(0, &key, 100).await);
+        assert_eq!(t.reserved, 100);
+        assert_eq!(server.query::<i64>(&["HGET", "t:{k}:tokv", "_sum"]), 200);
+    }
+
+    #[tokio::test]
+    async fn lost_admissions_are_undone_and_dropped_tickets_settle() {
+        let server = Server::start();
+        let (r, key) = limits(&server, WINDOW);
+        // A ticket dropped unsettled gives its concurrency slot back.
+        drop(ticket(r.admit(0, &key, 100).await));
+        until(|| server.query::<i64>(&["ZCARD", "t:{k}:conc"]) == 0).await;
+        // The cancel script (sent when an admission's reply was lost) takes every
+        // entry of the request out again.
+        let t = ticket(r.admit(0, &key, 100).await);
+        let mut conn = r.connected.get().unwrap().conn.clone();
+        let mut call = CANCEL_SCRIPT.prepare_invoke();
+        call.key("t:{k}:req")
+            .key("t:{k}:tok")
+            .key("t:{k}:tokv")
+            .key("t:{k}:conc")
+            .arg(&t.rid);
+        call.invoke_async::<i64>(&mut conn).await.unwrap();
+        assert_eq!(server.query::<i64>(&["ZCARD", "t:{k}:conc"]), 0);
+        assert_eq!(server.query::<i64>(&["ZCARD", "t:{k}:req"]), 1);
+        assert_eq!(server.query::<i64>(&["HGET", "t:{k}:tokv", "_sum"]), 100);
+        std::mem::forget(t);
+    }
+
     #[test]
     fn passwords_stay_out_of_log_lines() {
         assert_eq!(
@@ -458,6 +665,10 @@ mod tests {
         assert_eq!(
             super::redacted_url("redis://127.0.0.1:6379"),
             "redis://127.0.0.1:6379"
+        );
+        assert_eq!(
+            super::redacted_url("redis+unix:///run/redis.sock?user=u&pass=hunter2"),
+            "redis+unix:///run/redis.sock?…"
         );
     }
 }

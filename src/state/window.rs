@@ -89,6 +89,7 @@ impl Window {
         }
         if let Some(tpm) = limits.tpm {
             if self.token_sum + tokens > tpm {
+                // No overflow: the sum and `tokens` are each at most `tpm`.
                 let mut over = self.token_sum + tokens - tpm;
                 for e in &self.tokens {
                     over = over.saturating_sub(e.tokens);
@@ -120,7 +121,7 @@ impl Window {
         let id = self.next_id;
         self.next_id += 1;
         self.tokens.push_back(TokenEntry { at, id, tokens });
-        self.token_sum += tokens;
+        self.token_sum = self.token_sum.saturating_add(tokens);
         id
     }
 
@@ -131,7 +132,7 @@ impl Window {
         match self.tokens.binary_search_by_key(&r.id, |e| e.id) {
             Ok(i) => {
                 let e = &mut self.tokens[i];
-                self.token_sum = self.token_sum - e.tokens + used;
+                self.token_sum = (self.token_sum - e.tokens).saturating_add(used);
                 e.tokens = used;
             }
             Err(_) if used > r.tokens => {
@@ -139,6 +140,13 @@ impl Window {
             }
             Err(_) => {}
         }
+    }
+
+    /// The limits' state without admitting anything (for a request another limit
+    /// turned away).
+    pub fn peek(&mut self, now: Instant, limits: &KeyLimits) -> Quota {
+        let now = self.clock(now);
+        self.quota(now, limits)
     }
 
     fn quota(&self, now: Instant, limits: &KeyLimits) -> Quota {
