@@ -153,6 +153,10 @@ pub struct KeyMetrics {
 
 impl KeyMetrics {
     fn on_complete(&self, ctx: &mut RequestCtx) {
+        if ctx.api.is_none() {
+            // Health checks and unknown paths are no key's requests.
+            return;
+        }
         let name = ctx
             .key
             .and_then(|i| self.config.keys.get(i))

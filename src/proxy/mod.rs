@@ -226,7 +226,9 @@ impl Gateway {
         extra: &[(&str, &str)],
     ) -> Result<(), GatewayError> {
         let write = async {
-            let mut resp = ResponseHeader::build(status, Some(4 + extra.len()))?;
+            let quota = if ctx.quota.is_some() { 6 } else { 0 };
+            // No case map: names are lowercase already (see `attempt::upstream_header`).
+            let mut resp = ResponseHeader::build_no_case(status, Some(4 + quota + extra.len()))?;
             resp.insert_header("content-type", "application/json")?;
             resp.insert_header("content-length", body.len().to_string())?;
             resp.insert_header("x-request-id", ctx.request_id.as_str())?;
@@ -411,14 +413,21 @@ pub(crate) fn quota_headers(
     quota: Option<&Quota>,
 ) -> pingora_error::Result<()> {
     let Some(q) = quota else { return Ok(()) };
-    for (what, r) in [("requests", &q.requests), ("tokens", &q.tokens)] {
+    const REQUESTS: [&str; 3] = [
+        "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests",
+        "x-ratelimit-reset-requests",
+    ];
+    const TOKENS: [&str; 3] = [
+        "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens",
+        "x-ratelimit-reset-tokens",
+    ];
+    for (names, r) in [(REQUESTS, &q.requests), (TOKENS, &q.tokens)] {
         if let Some(r) = r {
-            resp.insert_header(format!("x-ratelimit-limit-{what}"), r.limit.to_string())?;
-            resp.insert_header(
-                format!("x-ratelimit-remaining-{what}"),
-                r.remaining.to_string(),
-            )?;
-            resp.insert_header(format!("x-ratelimit-reset-{what}"), reset_text(r.reset))?;
+            resp.insert_header(names[0], r.limit)?;
+            resp.insert_header(names[1], r.remaining)?;
+            resp.insert_header(names[2], reset_text(r.reset))?;
         }
     }
     Ok(())
