@@ -23,14 +23,6 @@ fn gateway_with_keys(mock: &Mock, keys: &[&str]) -> Gateway {
     Gateway::start(&yaml)
 }
 
-fn chat(model: &str, max_tokens: u64) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "model": model, "max_tokens": max_tokens,
-        "messages": [{"role": "user", "content": "hello there"}]
-    }))
-    .unwrap()
-}
-
 fn bearer(key: &str) -> String {
     format!("Bearer {key}")
 }
@@ -148,17 +140,11 @@ fn concurrency_counts_a_stream_until_its_end_and_headers_come_first() {
         &mock,
         &["name: a, key: key-a-0000000001, limits: { concurrency: 1, rpm: 100 }"],
     );
-    let body = serde_json::to_vec(&json!({
+    let body = json!({
         "model": "slow", "stream": true,
         "messages": [{"role": "user", "content": "one two three four five six seven eight"}]
-    }))
-    .unwrap();
-    let stream = client()
-        .post(format!("{}/v1/chat/completions", gw.base()))
-        .header("authorization", bearer("key-a-0000000001"))
-        .body(body)
-        .send()
-        .unwrap();
+    });
+    let stream = open_stream(&gw, "key-a-0000000001", &body);
     // The head arrived before the events: it carries the limit headers.
     assert_eq!(stream.status(), 200);
     assert_eq!(stream.headers()["x-ratelimit-limit-requests"], "100");
@@ -232,18 +218,12 @@ fn a_stream_the_client_abandons_still_settles_and_frees_its_slot() {
         &mock,
         &["name: a, key: key-a-0000000001, limits: { concurrency: 1, tpm: 100000 }"],
     );
-    let body = serde_json::to_vec(&json!({
+    let body = json!({
         "model": "slow", "stream": true, "max_tokens": 1000,
         "messages": [{"role": "user", "content": "one two three four five six seven eight"}]
-    }))
-    .unwrap();
-    let reserved = body.len() as u64 / 4 + 1000;
-    let mut stream = client()
-        .post(format!("{}/v1/chat/completions", gw.base()))
-        .header("authorization", bearer("key-a-0000000001"))
-        .body(body)
-        .send()
-        .unwrap();
+    });
+    let reserved = serde_json::to_vec(&body).unwrap().len() as u64 / 4 + 1000;
+    let mut stream = open_stream(&gw, "key-a-0000000001", &body);
     assert_eq!(stream.status(), 200);
     let mut first = [0u8; 16];
     std::io::Read::read(&mut stream, &mut first).unwrap();

@@ -24,14 +24,6 @@ fn gateway(mock: &Mock, redis_url: &str, limits: &str, on_error: &str) -> Gatewa
     Gateway::start(&yaml)
 }
 
-fn chat(model: &str, max_tokens: u64) -> Vec<u8> {
-    serde_json::to_vec(&json!({
-        "model": model, "max_tokens": max_tokens,
-        "messages": [{"role": "user", "content": "hello there"}]
-    }))
-    .unwrap()
-}
-
 fn call(gw: &Gateway, body: Vec<u8>) -> Reply {
     gw.post_raw(
         "/v1/chat/completions",
@@ -131,17 +123,11 @@ fn concurrency_and_tokens_are_shared_and_settled_through_redis() {
         "concurrency: 1, tpm: 2000",
         "fail_closed",
     );
-    let body = serde_json::to_vec(&json!({
+    let body = json!({
         "model": "slow", "stream": true, "max_tokens": 5,
         "messages": [{"role": "user", "content": "one two three four five six seven eight"}]
-    }))
-    .unwrap();
-    let stream = client()
-        .post(format!("{}/v1/chat/completions", a.base()))
-        .header("authorization", format!("Bearer {KEY}"))
-        .body(body)
-        .send()
-        .unwrap();
+    });
+    let stream = open_stream(&a, KEY, &body);
     assert_eq!(stream.status(), 200);
     assert_eq!(stream.headers()["x-ratelimit-limit-tokens"], "2000");
     let r = call(&b, chat("gpt", 5));

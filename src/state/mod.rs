@@ -185,49 +185,39 @@ impl LocalLimits {
             }
             inflight = Some(InflightGuard(guard));
         }
-        if limits.rpm.is_none() && limits.tpm.is_none() {
-            return Decision::Admit(
-                Grant::Local {
-                    key: index,
-                    reservation: None,
-                    _inflight: inflight,
-                },
-                Quota::default(),
-            );
-        }
-        let Some(window) = self.windows.get(index) else {
-            return Decision::Admit(
-                Grant::Local {
-                    key: index,
-                    reservation: None,
-                    _inflight: inflight,
-                },
-                Quota::default(),
-            );
-        };
-        let decision = window
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .admit(now, limits, tokens);
-        match decision {
-            WindowDecision::Admit(reservation, quota) => Decision::Admit(
-                Grant::Local {
-                    key: index,
-                    reservation,
-                    _inflight: inflight,
-                },
-                quota,
-            ),
-            WindowDecision::Limited {
-                limit,
-                retry_after,
-                quota,
-            } => Decision::Limited {
-                limit,
-                retry_after,
-                quota,
+        let window = self
+            .windows
+            .get(index)
+            .filter(|_| limits.rpm.is_some() || limits.tpm.is_some());
+        let (reservation, quota) = match window {
+            None => (None, Quota::default()),
+            Some(w) => match w
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .admit(now, limits, tokens)
+            {
+                WindowDecision::Admit(reservation, quota) => (reservation, quota),
+                WindowDecision::Limited {
+                    limit,
+                    retry_after,
+                    quota,
+                } => {
+                    return Decision::Limited {
+                        limit,
+                        retry_after,
+                        quota,
+                    }
+                }
             },
-        }
+        };
+        Decision::Admit(
+            Grant::Local {
+                key: index,
+                reservation,
+                _inflight: inflight,
+            },
+            quota,
+        )
     }
 
     pub fn settle(&self, now: Instant, index: usize, r: Reservation, used: u64) {

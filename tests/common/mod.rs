@@ -447,3 +447,23 @@ impl Drop for Redis {
         self.kill();
     }
 }
+
+/// A small OpenAI/Anthropic-compatible chat body (both APIs accept it).
+pub fn chat(model: &str, max_tokens: u64) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({
+        "model": model, "max_tokens": max_tokens,
+        "messages": [{"role": "user", "content": "hello there"}]
+    }))
+    .expect("json")
+}
+
+/// Starts a streamed OpenAI request with gateway key `key` and returns once the
+/// response head arrived (the body is read later, or dropped to disconnect).
+pub fn open_stream(gw: &Gateway, key: &str, body: &Value) -> reqwest::blocking::Response {
+    client()
+        .post(format!("{}/v1/chat/completions", gw.base()))
+        .header("authorization", format!("Bearer {key}"))
+        .body(serde_json::to_vec(body).expect("json"))
+        .send()
+        .expect("gateway answers")
+}
