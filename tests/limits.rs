@@ -99,12 +99,7 @@ fn rpm_over_the_limit_is_429_in_both_shapes_with_the_real_retry_after() {
     assert_eq!(mock.requests().len(), 3);
     let log = gw.log_with("limit=rpm");
     assert!(log.contains("key=a") && log.contains("status=429"));
-    let metrics = client()
-        .get(format!("{}/metrics", gw.admin()))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = gw.metrics();
     assert!(
         metrics.contains(r#"switchyard_ratelimited_total{key="a",limit="rpm"} 2"#),
         "{metrics}"

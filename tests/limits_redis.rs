@@ -185,12 +185,7 @@ fn redis_killed_mid_run_fail_open_admits_and_recovers() {
     // Logged once per interval, counted every time.
     let log = gw.log_with("rate-limit state: Redis admit failed");
     assert_eq!(log.matches("Redis admit failed").count(), 1, "{log}");
-    let metrics = client()
-        .get(format!("{}/metrics", gw.admin()))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = gw.metrics();
     let errors: u64 = metrics
         .lines()
         .find(|l| l.starts_with(r#"switchyard_state_errors_total{op="admit"}"#))

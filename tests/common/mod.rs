@@ -204,6 +204,15 @@ impl Gateway {
         format!("http://127.0.0.1:{}", self.admin_port)
     }
 
+    /// The Prometheus text from the admin listener.
+    pub fn metrics(&self) -> String {
+        client()
+            .get(format!("{}/metrics", self.admin()))
+            .send()
+            .and_then(|r| r.text())
+            .expect("admin /metrics answers")
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
