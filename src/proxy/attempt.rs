@@ -9,7 +9,8 @@
 //! breaks later ends with an error event in the client's format.
 
 use super::ctx::RequestCtx;
-use super::error::{redact, GatewayError};
+use super::error::GatewayError;
+use super::scrub::write_body;
 use super::Gateway;
 use crate::config::Provider;
 use crate::formats::model::{ChatRequest, ErrorKind};
@@ -150,7 +151,7 @@ impl Gateway {
                     provider.name,
                     cand.model,
                     e.label(),
-                    redact(&format!("{e:?}"), &self.secrets)
+                    self.scrub.text(&format!("{e:?}"))
                 );
                 if !e.try_next() {
                     last = Some((provider.name.clone(), cand.model.clone(), e));
@@ -200,7 +201,7 @@ impl Gateway {
         };
         ctx.error = Some(e.label().to_string());
         let mut g = GatewayError::from_attempt(&provider, &upstream_model, &e, ctx.attempts);
-        g.message = redact(&g.message, &self.secrets);
+        g.message = self.scrub.text(&g.message);
         Err(g)
     }
 
@@ -302,7 +303,7 @@ impl Gateway {
         let err_body = ex.read_all(MAX_ERROR_BODY).await.unwrap_or_default();
         ex.release(&self.upstreams);
         let message = formats::provider_error_message(provider.format, &err_body)
-            .map(|m| redact(&m, &self.secrets));
+            .map(|m| self.scrub.text(&m));
         AttemptError::Status {
             status,
             message,
@@ -374,6 +375,9 @@ impl Gateway {
         // Reused for every chunk and sized by the largest one (events are usually a
         // few hundred bytes): a fresh 4 KB buffer per chunk cost ~8 KB per open stream.
         let mut out: Vec<u8> = Vec::new();
+        // Pass-through: the unfinished last event of what the provider sent so far.
+        // Only whole events are written, so the scrubber sees every secret whole.
+        let mut partial: Vec<u8> = Vec::new();
         // `true` when the client went away; either way the usage seen is recorded.
         let gone = loop {
             let chunk = tokio::select! {
@@ -388,13 +392,21 @@ impl Gateway {
                 Ok(Some(bytes)) => match (&mut observer, &mut translator) {
                     (Some(o), _) => {
                         o.observe(&bytes);
-                        out.extend_from_slice(&bytes);
+                        complete_events(&mut partial, &bytes, &mut out);
                     }
                     (_, Some(t)) => t.feed(&bytes, &mut out),
                     _ => {}
                 },
                 Ok(None) => match (&mut observer, &mut translator) {
                     (Some(o), _) => {
+                        if !partial.is_empty() {
+                            // A last event without its blank line: terminate it.
+                            out.append(&mut partial);
+                            if !out.ends_with(b"\n") {
+                                out.push(b'\n');
+                            }
+                            out.push(b'\n');
+                        }
                         o.finish();
                         if let Some(msg) = o.status().error.clone().filter(|_| !o.status().done) {
                             out.extend_from_slice(&stream_error_event(
@@ -439,7 +451,7 @@ impl Gateway {
                 if let Some(msg) = status.error.as_ref().filter(|_| !status.produced) {
                     return Err(AttemptError::Protocol(format!(
                         "stream error before any content: {}",
-                        redact(msg, &self.secrets)
+                        self.scrub.text(msg)
                     )));
                 }
                 if !status.produced {
@@ -461,13 +473,10 @@ impl Gateway {
                 out = std::mem::take(&mut held);
             }
             if !out.is_empty() {
-                let data = Bytes::copy_from_slice(&out);
+                // A copy (`out` keeps its capacity for the next chunk), scrubbed.
+                let data = self.scrub.bytes(out.clone());
                 out.clear();
-                if session
-                    .write_response_body(Some(data), false)
-                    .await
-                    .is_err()
-                {
+                if write_body(session, Some(data), false).await.is_err() {
                     break true;
                 }
             }
@@ -477,7 +486,7 @@ impl Gateway {
                 broken = true;
             }
             if ended || broken {
-                let _ = session.write_response_body(None, true).await;
+                let _ = write_body(session, None, true).await;
                 break false;
             }
         };
@@ -520,6 +529,39 @@ impl Gateway {
         ctx.ttfb = Some(ctx.started.elapsed());
         session.write_response_header(Box::new(resp), false).await
     }
+}
+
+/// Appends to `out` the complete SSE events of `partial` followed by `chunk`, and
+/// keeps an unfinished last event in `partial`.
+fn complete_events(partial: &mut Vec<u8>, chunk: &[u8], out: &mut Vec<u8>) {
+    if partial.is_empty() {
+        // Providers usually cut their writes at event ends.
+        match last_event_end(chunk) {
+            Some(end) => {
+                out.extend_from_slice(&chunk[..end]);
+                partial.extend_from_slice(&chunk[end..]);
+            }
+            None => partial.extend_from_slice(chunk),
+        }
+        return;
+    }
+    partial.extend_from_slice(chunk);
+    if let Some(end) = last_event_end(partial) {
+        out.extend_from_slice(&partial[..end]);
+        partial.drain(..end);
+    }
+}
+
+/// Where the last complete event ends: after the last blank line (`\n\n`, `\r\n\r\n`
+/// or `\r\r`).
+fn last_event_end(b: &[u8]) -> Option<usize> {
+    if b.ends_with(b"\n\n") || b.ends_with(b"\r\r") {
+        return Some(b.len());
+    }
+    let lf = memchr::memmem::rfind(b, b"\n\n").map(|i| i + 2);
+    let crlf = memchr::memmem::rfind(b, b"\n\r\n").map(|i| i + 3);
+    let cr = memchr::memmem::rfind(b, b"\r\r").map(|i| i + 2);
+    [lf, crlf, cr].into_iter().flatten().max()
 }
 
 /// Runs `fut` until `deadline`; `None` if the deadline passed first.
@@ -619,4 +661,31 @@ fn upstream_header(
         }
     }
     Ok(h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_whole_events_are_passed_on_wherever_the_chunks_are_cut() {
+        let stream = b"data: {\"a\":1}\n\ndata: {\"b\":2}\r\n\r\nevent: x\ndata: 3\n\n";
+        for cut in 0..=stream.len() {
+            let (one, two) = stream.split_at(cut);
+            let (mut partial, mut out) = (Vec::new(), Vec::new());
+            let mut writes = Vec::new();
+            for chunk in [one, two] {
+                complete_events(&mut partial, chunk, &mut out);
+                writes.push(std::mem::take(&mut out));
+            }
+            assert!(partial.is_empty(), "cut {cut}");
+            assert_eq!(writes.concat(), stream, "cut {cut}");
+            for w in &writes {
+                assert!(
+                    w.is_empty() || last_event_end(w) == Some(w.len()),
+                    "cut {cut}"
+                );
+            }
+        }
+    }
 }

@@ -132,17 +132,6 @@ impl From<RouteError> for GatewayError {
     }
 }
 
-/// Replaces every configured secret in text that came from outside the gateway.
-pub fn redact(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_string();
-    for s in secrets {
-        if out.contains(s.as_str()) {
-            out = out.replace(s.as_str(), "[redacted]");
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,13 +167,5 @@ mod tests {
         );
         assert_eq!(e.status, 502);
         assert!(!e.message.contains("sk-abc"));
-    }
-
-    #[test]
-    fn redacts_secrets() {
-        assert_eq!(
-            redact("bad key sk-123456 here", &["sk-123456".into()]),
-            "bad key [redacted] here"
-        );
     }
 }

@@ -35,6 +35,7 @@ mod access;
 mod attempt;
 pub mod ctx;
 pub mod error;
+pub mod scrub;
 
 use crate::config::{Config, Provider};
 use crate::formats::model::ErrorKind;
@@ -45,14 +46,14 @@ use crate::routing::{RequestFacts, Router};
 use crate::state::{reset_text, Limiter, Quota};
 use crate::upstream::Upstreams;
 use async_trait::async_trait;
-use bytes::Bytes;
 use ctx::RequestCtx;
-use error::{redact, GatewayError};
+use error::GatewayError;
 use log::{info, warn};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType};
 use pingora_http::ResponseHeader;
 use pingora_proxy::{ProxyHttp, Session};
+use scrub::{write_body, Scrubber};
 use std::sync::Arc;
 
 pub struct Gateway {
@@ -60,20 +61,21 @@ pub struct Gateway {
     router: Arc<Router>,
     upstreams: Arc<Upstreams>,
     pipeline: Pipeline,
-    secrets: Vec<String>,
+    /// Every response body and stream write goes through it (see [`scrub`]).
+    scrub: Scrubber,
 }
 
 impl Gateway {
     pub fn new(router: Arc<Router>, upstreams: Arc<Upstreams>, limiter: &Arc<Limiter>) -> Self {
         let config = router.config().clone();
-        let secrets = config.secrets();
+        let scrub = Scrubber::new(&config.secrets());
         let pipeline = Pipeline::new(&config, limiter);
         Gateway {
             config,
             router,
             upstreams,
             pipeline,
-            secrets,
+            scrub,
         }
     }
 
@@ -212,7 +214,7 @@ impl Gateway {
             h.push(("x-switchyard-dropped", dropped.join(",")));
         }
         if let Some(id) = upstream_id {
-            h.push(("x-switchyard-upstream-request-id", id));
+            h.push(("x-switchyard-upstream-request-id", self.scrub.text(&id)));
         }
         h
     }
@@ -244,9 +246,7 @@ impl Gateway {
                 .stream()
                 .map(|s| crate::net::Cork::new(s.id()));
             session.write_response_header(Box::new(resp), false).await?;
-            session
-                .write_response_body(Some(Bytes::from(body)), true)
-                .await
+            write_body(session, Some(self.scrub.bytes(body)), true).await
         };
         write.await.map_err(|e: Box<Error>| {
             ctx.client_gone = true;
@@ -259,7 +259,7 @@ impl Gateway {
 
     async fn respond_error(&self, session: &mut Session, ctx: &mut RequestCtx, e: GatewayError) {
         let api = ctx.api.unwrap_or(ApiFormat::OpenAi);
-        let message = redact(&e.message, &self.secrets);
+        let message = self.scrub.text(&e.message);
         if ctx.error.is_none() {
             ctx.error = Some(format!("{:?}", e.kind));
         }

@@ -281,10 +281,8 @@ pub struct RedisLimits {
 impl RedisLimits {
     pub fn new(config: RedisConfig, keys: &[GatewayKey]) -> Self {
         let errors = ErrorLog(Arc::new(ErrorLogInner {
-            secrets: crate::config::keys::url_password(&config.url)
-                .map(str::to_string)
-                .into_iter()
-                .collect(),
+            scrub: crate::config::keys::url_password(&config.url)
+                .map(|p| crate::proxy::scrub::Scrubber::new(&[p.to_string()])),
             ..Default::default()
         }));
         let names = keys
@@ -436,8 +434,8 @@ struct ErrorLog(Arc<ErrorLogInner>);
 
 #[derive(Default)]
 struct ErrorLogInner {
-    /// The URL's password, scrubbed from messages that came from the client library.
-    secrets: Vec<String>,
+    /// Scrubs the URL's password from messages that came from the client library.
+    scrub: Option<crate::proxy::scrub::Scrubber>,
     /// Milliseconds since `EPOCH` of the last line logged, 0 for none.
     last_logged: AtomicU64,
     suppressed: AtomicU64,
@@ -461,7 +459,10 @@ impl ErrorLog {
                 .is_ok()
         {
             let more = self.0.suppressed.swap(0, Ordering::Relaxed);
-            let message = crate::proxy::error::redact(message, &self.0.secrets);
+            let message = match &self.0.scrub {
+                Some(s) => s.text(message),
+                None => message.to_string(),
+            };
             warn!(
                 "rate-limit state: Redis {op} failed: {message} ({more} more errors in the last {}s; \
                  see switchyard_state_errors_total)",
