@@ -116,7 +116,53 @@ fn body_over_the_limit_is_413() {
 fn unknown_route_is_404() {
     let (_mock, gw) = setup();
     let r = gw.post("/v1/completions", &json!({}));
-    assert_openai_error(&r, 404, "POST /v1/chat/completions");
+    let v = assert_openai_error(&r, 404, "POST /v1/chat/completions");
+    assert_eq!(v["error"]["code"], "unknown_url");
+    // An Anthropic caller (by path or by header) gets Anthropic's shape.
+    let r = client()
+        .get(format!("{}/v1/messages/batches", gw.base()))
+        .send()
+        .unwrap();
+    let r = Reply::from(r);
+    let v = assert_anthropic_error(&r, 404, "no route for GET /v1/messages/batches");
+    assert_eq!(v["error"]["type"], "not_found_error");
+}
+
+#[test]
+fn a_wrong_method_is_405_with_allow_in_the_callers_shape() {
+    let (mock, gw) = setup();
+    for method in ["GET", "PUT", "DELETE"] {
+        let r = client()
+            .request(
+                method.parse().unwrap(),
+                format!("{}/v1/messages", gw.base()),
+            )
+            .header("anthropic-version", "2023-06-01")
+            .send()
+            .unwrap();
+        let r = Reply::from(r);
+        let v =
+            assert_anthropic_error(&r, 405, &format!("{method} is not allowed on /v1/messages"));
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert_eq!(r.header("allow"), Some("POST"));
+    }
+    let r = Reply::from(
+        client()
+            .delete(format!("{}/v1/chat/completions", gw.base()))
+            .send()
+            .unwrap(),
+    );
+    let v = assert_openai_error(&r, 405, "use POST /v1/chat/completions");
+    assert_eq!(v["error"]["code"], "method_not_allowed");
+    assert_eq!(r.header("allow"), Some("POST"));
+    let r = Reply::from(
+        client()
+            .post(format!("{}/v1/models", gw.base()))
+            .send()
+            .unwrap(),
+    );
+    assert_eq!((r.status, r.header("allow")), (405, Some("GET")));
+    assert!(mock.requests().is_empty());
 }
 
 #[test]

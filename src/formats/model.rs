@@ -359,7 +359,12 @@ pub enum ErrorKind {
     InvalidRequest,
     Authentication,
     Permission,
+    /// A model (or other resource) the request names does not exist.
     NotFound,
+    /// No such endpoint.
+    RouteNotFound,
+    /// The endpoint exists, not with this method.
+    MethodNotAllowed,
     RequestTooLarge,
     RateLimited,
     Overloaded,
@@ -374,7 +379,8 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => 400,
             ErrorKind::Authentication => 401,
             ErrorKind::Permission => 403,
-            ErrorKind::NotFound => 404,
+            ErrorKind::NotFound | ErrorKind::RouteNotFound => 404,
+            ErrorKind::MethodNotAllowed => 405,
             ErrorKind::RequestTooLarge => 413,
             ErrorKind::RateLimited => 429,
             ErrorKind::Internal => 500,

@@ -12,6 +12,8 @@ pub struct GatewayError {
     pub kind: ErrorKind,
     pub message: String,
     pub retry_after: Option<String>,
+    /// The `allow` header of a 405.
+    pub allow: Option<&'static str>,
 }
 
 pub const NO_PROVIDER: &str = "no provider is configured: export OPENAI_API_KEY and/or \
@@ -25,6 +27,7 @@ impl GatewayError {
             kind,
             message: message.into(),
             retry_after: None,
+            allow: None,
         }
     }
 
@@ -63,6 +66,7 @@ impl GatewayError {
                         kind: ErrorKind::from_status(*status),
                         message: format!("provider '{provider}' rejected the request{detail}"),
                         retry_after: None,
+                        allow: None,
                     },
                     // The provider's own message may quote part of the key: not echoed.
                     401 | 403 => GatewayError::new(

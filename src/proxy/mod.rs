@@ -115,15 +115,7 @@ impl Gateway {
                     .respond_json(session, ctx, 200, b"{\"status\":\"ok\"}".to_vec(), &[])
                     .await;
             }
-            _ => {
-                return Err(GatewayError::new(
-                    ErrorKind::NotFound,
-                    format!(
-                    "no route for {method} {path}; Switchyard serves POST /v1/chat/completions, \
-                         POST /v1/messages and GET /v1/models"
-                ),
-                ))
-            }
+            _ => return Err(route_error(session, ctx, method.as_str(), &path)),
         };
         ctx.api = Some(api);
         let head = Head {
@@ -265,9 +257,12 @@ impl Gateway {
         }
         let body = formats::encode_error(api, e.kind, &message);
         let attempts = ctx.attempts.to_string();
-        let mut extra: Vec<(&str, &str)> = Vec::with_capacity(2);
+        let mut extra: Vec<(&str, &str)> = Vec::with_capacity(3);
         if let Some(r) = &e.retry_after {
             extra.push(("retry-after", r.as_str()));
+        }
+        if let Some(allow) = e.allow {
+            extra.push(("allow", allow));
         }
         if ctx.attempts > 0 {
             extra.push(("x-switchyard-attempts", attempts.as_str()));
@@ -404,6 +399,43 @@ impl ProxyHttp for Gateway {
                 .text("limit", ctx.limited.map(|l| l.as_str()))
                 .text("error", ctx.error.as_deref());
         });
+    }
+}
+
+/// No route for this method and path: 405 with `allow` when the path exists, else
+/// 404, in the API the caller speaks (the path, or an `anthropic-version` header).
+fn route_error(session: &Session, ctx: &mut RequestCtx, method: &str, path: &str) -> GatewayError {
+    let anthropic = path.starts_with("/v1/messages")
+        || session
+            .req_header()
+            .headers
+            .contains_key("anthropic-version");
+    ctx.api = Some(if anthropic {
+        ApiFormat::Anthropic
+    } else {
+        ApiFormat::OpenAi
+    });
+    let allowed = match path {
+        "/v1/chat/completions" | "/v1/messages" => Some("POST"),
+        "/v1/models" | "/healthz" => Some("GET"),
+        _ => None,
+    };
+    match allowed {
+        Some(allow) => {
+            let mut e = GatewayError::new(
+                ErrorKind::MethodNotAllowed,
+                format!("{method} is not allowed on {path}; use {allow} {path}"),
+            );
+            e.allow = Some(allow);
+            e
+        }
+        None => GatewayError::new(
+            ErrorKind::RouteNotFound,
+            format!(
+                "no route for {method} {path}; Switchyard serves POST /v1/chat/completions, \
+                 POST /v1/messages and GET /v1/models"
+            ),
+        ),
     }
 }
 
