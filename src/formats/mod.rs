@@ -2,10 +2,13 @@
 //!
 //! `model` is the canonical chat model; `openai` and `anthropic` each convert their
 //! own wire types into and out of it; `sse` parses and writes event streams; `stream`
-//! joins a source-format decoder to a target-format encoder per response stream.
+//! joins a source-format decoder to a target-format encoder per response stream;
+//! `answer` assembles a streamed answer into a complete response and replays one as
+//! a stream (for the response cache).
 //! Same format on both sides never goes through here: the proxy forwards those bodies
 //! untouched except for `model` (see [`rewrite_model`]).
 
+pub mod answer;
 pub mod anthropic;
 pub mod model;
 pub mod openai;

@@ -1,9 +1,13 @@
 //! Per-response stream translation: provider bytes -> SSE events -> canonical
 //! events -> client bytes. One `StreamTranslator` lives for one response; all of its
 //! state (tool-call maps, usage so far, what has been opened) is inside it.
+//!
+//! A translator can also assemble the answer it streams (`collect_answer`), for the
+//! response cache; see [`super::answer`].
 
+use super::answer::Assembler;
 use super::anthropic::stream::{AnthropicDecoder, AnthropicEncoder};
-use super::model::{StreamEvent, Usage};
+use super::model::{ChatResponse, StreamEvent, Usage};
 use super::openai::stream::{OpenAiDecoder, OpenAiEncoder};
 use super::sse::{SseEvent, SseParser};
 use super::ApiFormat;
@@ -14,10 +18,36 @@ enum Decoder {
     Anthropic(AnthropicDecoder),
 }
 
+/// The client-side encoder; also used by [`super::answer::replay_stream`], so a
+/// replayed answer is rendered by the same code as a live one.
 #[derive(Debug)]
-enum Encoder {
+pub(super) enum Encoder {
     OpenAi(OpenAiEncoder),
     Anthropic(AnthropicEncoder),
+}
+
+impl Encoder {
+    /// `include_usage`: OpenAI clients get a usage chunk only if they asked.
+    pub(super) fn new(to: ApiFormat, include_usage: bool) -> Self {
+        match to {
+            ApiFormat::OpenAi => Encoder::OpenAi(OpenAiEncoder::new(include_usage)),
+            ApiFormat::Anthropic => Encoder::Anthropic(AnthropicEncoder::new()),
+        }
+    }
+
+    pub(super) fn encode(&mut self, ev: &StreamEvent, out: &mut Vec<u8>) {
+        match self {
+            Encoder::OpenAi(e) => e.encode(ev, out),
+            Encoder::Anthropic(e) => e.encode(ev, out),
+        }
+    }
+
+    fn usage(&self) -> Usage {
+        match self {
+            Encoder::OpenAi(e) => *e.usage(),
+            Encoder::Anthropic(e) => *e.usage(),
+        }
+    }
 }
 
 /// What the translator has seen so far, for the attempt loop and accounting.
@@ -39,6 +69,8 @@ pub struct StreamTranslator {
     events: Vec<SseEvent>,
     canonical: Vec<StreamEvent>,
     status: StreamStatus,
+    /// Off (`None`) unless `collect_answer` was called: one test per event.
+    answer: Option<Assembler>,
 }
 
 impl StreamTranslator {
@@ -50,14 +82,25 @@ impl StreamTranslator {
                 ApiFormat::OpenAi => Decoder::OpenAi(OpenAiDecoder::default()),
                 ApiFormat::Anthropic => Decoder::Anthropic(AnthropicDecoder::default()),
             },
-            encoder: match to {
-                ApiFormat::OpenAi => Encoder::OpenAi(OpenAiEncoder::new(include_usage)),
-                ApiFormat::Anthropic => Encoder::Anthropic(AnthropicEncoder::new()),
-            },
+            encoder: Encoder::new(to, include_usage),
             events: Vec::new(),
             canonical: Vec::new(),
             status: StreamStatus::default(),
+            answer: None,
         }
+    }
+
+    /// Also assembles the complete answer from the events this translator renders.
+    /// Call it before the first `feed`: events already rendered are not kept, and an
+    /// answer without its start is never returned.
+    pub fn collect_answer(&mut self) {
+        self.answer.get_or_insert_with(Assembler::default);
+    }
+
+    /// The assembled answer, once the stream ended properly; `None` when not
+    /// collecting, not finished, or failed. Collection stops either way.
+    pub fn take_answer(&mut self) -> Option<ChatResponse> {
+        self.answer.take()?.finish()
     }
 
     /// Translates the next provider chunk, appending client bytes to `out`.
@@ -95,10 +138,7 @@ impl StreamTranslator {
     }
 
     pub fn usage(&self) -> Usage {
-        match &self.encoder {
-            Encoder::OpenAi(e) => *e.usage(),
-            Encoder::Anthropic(e) => *e.usage(),
-        }
+        self.encoder.usage()
     }
 
     fn drain(&mut self, out: &mut Vec<u8>) {
@@ -126,10 +166,10 @@ impl StreamTranslator {
                 }
                 _ => self.status.produced = true,
             }
-            match &mut self.encoder {
-                Encoder::OpenAi(e) => e.encode(&ev, out),
-                Encoder::Anthropic(e) => e.encode(&ev, out),
+            if let Some(a) = &mut self.answer {
+                a.push(&ev);
             }
+            self.encoder.encode(&ev, out);
         }
     }
 }
@@ -166,6 +206,16 @@ impl StreamObserver {
 
     pub fn usage(&self) -> Usage {
         self.inner.usage()
+    }
+
+    /// See [`StreamTranslator::collect_answer`].
+    pub fn collect_answer(&mut self) {
+        self.inner.collect_answer();
+    }
+
+    /// See [`StreamTranslator::take_answer`].
+    pub fn take_answer(&mut self) -> Option<ChatResponse> {
+        self.inner.take_answer()
     }
 }
 
