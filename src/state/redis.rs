@@ -172,6 +172,7 @@ pub struct Ticket {
     pub reserved: u64,
     tpm: bool,
     concurrency: bool,
+    window: Duration,
     settled: bool,
 }
 
@@ -198,7 +199,7 @@ impl Ticket {
         }
         let keys = self.keys.clone();
         let rid = std::mem::take(&mut self.rid);
-        let (reserved, tpm, window) = (self.reserved, self.tpm, self.shared.window);
+        let (reserved, tpm, window) = (self.reserved, self.tpm, self.window);
         self.shared.in_background("settle", move || {
             let mut call = SETTLE_SCRIPT.prepare_invoke();
             call.key(&keys.tok)
@@ -209,7 +210,7 @@ impl Ticket {
                 .arg(reserved)
                 .arg(window.as_millis() as u64)
                 .arg(u64::from(tpm));
-            call
+            Call::Script(call)
         });
     }
 }
@@ -237,23 +238,33 @@ struct Shared {
     runtime: Handle,
     errors: ErrorLog,
     timeout: Duration,
-    window: Duration,
+}
+
+/// What a background send runs.
+enum Call {
+    Script(redis::ScriptInvocation<'static>),
+    Cmd(redis::Cmd),
 }
 
 impl Shared {
-    /// Runs a script off the request path, with one retry if it fails.
+    /// Runs a script or command off the request path, with one retry if it fails.
     fn in_background<F>(self: &Arc<Self>, op: &'static str, call: F)
     where
-        F: Fn() -> redis::ScriptInvocation<'static> + Send + 'static,
+        F: Fn() -> Call + Send + 'static,
     {
         let shared = self.clone();
         self.runtime.spawn(async move {
             let mut conn = shared.conn.clone();
             for attempt in 0..2 {
-                let invocation = call();
-                let r =
-                    tokio::time::timeout(shared.timeout, invocation.invoke_async::<i64>(&mut conn))
-                        .await;
+                let t = shared.timeout;
+                let r = match call() {
+                    Call::Script(s) => {
+                        tokio::time::timeout(t, s.invoke_async::<redis::Value>(&mut conn)).await
+                    }
+                    Call::Cmd(c) => {
+                        tokio::time::timeout(t, c.query_async::<redis::Value>(&mut conn)).await
+                    }
+                };
                 match r {
                     Ok(Ok(_)) => return,
                     Ok(Err(e)) if attempt == 1 => shared.errors.record(op, &e.to_string()),
@@ -265,26 +276,107 @@ impl Shared {
     }
 }
 
-pub struct RedisLimits {
+/// One Redis server in use, for one purpose (limits, the cache): its settings, the
+/// connection once [`RedisConnector`] made it, and the rate-limited error log.
+pub struct RedisLink {
     config: RedisConfig,
+    connected: OnceLock<Arc<Shared>>,
+    errors: ErrorLog,
+    /// Log lines start with it ("rate-limit state", "response cache").
+    subject: &'static str,
+    /// What requests meet while Redis does not answer, for the start-up log line.
+    fallback: String,
+}
+
+impl RedisLink {
+    pub fn new(config: RedisConfig, subject: &'static str, fallback: String) -> Self {
+        let errors = ErrorLog(Arc::new(ErrorLogInner {
+            scrub: crate::config::keys::url_password(&config.url)
+                .map(|p| crate::proxy::scrub::Scrubber::new(&[p.to_string()])),
+            subject,
+            ..Default::default()
+        }));
+        RedisLink {
+            config,
+            connected: OnceLock::new(),
+            errors,
+            subject,
+            fallback,
+        }
+    }
+
+    pub fn config(&self) -> &RedisConfig {
+        &self.config
+    }
+
+    /// Counts (`switchyard_state_errors_total{op}`) and logs, at most once per 10 s.
+    pub fn record_error(&self, op: &'static str, message: &str) {
+        self.errors.record(op, message);
+    }
+
+    pub fn recovered(&self) {
+        self.errors.recovered();
+    }
+
+    /// Runs one command within the link's timeout; the error says what failed.
+    pub async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, String> {
+        let Some(c) = self.connected.get() else {
+            return Err("not connected to Redis yet".into());
+        };
+        let mut conn = c.conn.clone();
+        match tokio::time::timeout(self.config.timeout, cmd.query_async::<T>(&mut conn)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {:?}", self.config.timeout)),
+        }
+    }
+
+    /// Sends `cmd` off the request path (retried once); failures are recorded.
+    pub fn in_background(&self, op: &'static str, cmd: redis::Cmd) {
+        match self.connected.get() {
+            Some(c) => c.in_background(op, move || Call::Cmd(cmd.clone())),
+            None => self.errors.record(op, "not connected to Redis yet"),
+        }
+    }
+
+    /// Makes the connection (lazily: it connects on first use and reconnects by
+    /// itself) on the current runtime, which must outlive it.
+    pub fn connect(&self) -> redis::RedisResult<ConnectionManager> {
+        let client = redis::Client::open(self.config.url.as_str())?;
+        let cfg = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.config.timeout.max(Duration::from_millis(500))))
+            .set_response_timeout(Some(self.config.timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1));
+        let conn = ConnectionManager::new_lazy_with_config(client, cfg)?;
+        let _ = self.connected.set(Arc::new(Shared {
+            conn: conn.clone(),
+            runtime: Handle::current(),
+            errors: self.errors.clone(),
+            timeout: self.config.timeout,
+        }));
+        Ok(conn)
+    }
+}
+
+pub struct RedisLimits {
+    link: Arc<RedisLink>,
     /// Per gateway key, by index into `Config::keys` (built once: no formatting per
     /// request).
     names: Vec<Arc<KeyNames>>,
-    connected: OnceLock<Arc<Shared>>,
     /// [`WINDOW`]; shorter in tests that watch entries leave it.
     window: Duration,
     instance: u64,
     counter: AtomicU64,
-    errors: ErrorLog,
 }
 
 impl RedisLimits {
     pub fn new(config: RedisConfig, keys: &[GatewayKey]) -> Self {
-        let errors = ErrorLog(Arc::new(ErrorLogInner {
-            scrub: crate::config::keys::url_password(&config.url)
-                .map(|p| crate::proxy::scrub::Scrubber::new(&[p.to_string()])),
-            ..Default::default()
-        }));
+        let fallback = format!(
+            "requests follow state.redis.on_error ({:?})",
+            config.on_error
+        );
         let names = keys
             .iter()
             .map(|k| {
@@ -298,20 +390,23 @@ impl RedisLimits {
             })
             .collect();
         RedisLimits {
+            link: Arc::new(RedisLink::new(config, "rate-limit state", fallback)),
             names,
-            connected: OnceLock::new(),
             window: WINDOW,
             instance: fastrand::u64(..),
             counter: AtomicU64::new(0),
-            config,
-            errors,
         }
     }
 
+    pub fn link(&self) -> &Arc<RedisLink> {
+        &self.link
+    }
+
     pub async fn admit(&self, index: usize, key: &GatewayKey, tokens: u64) -> Decision {
-        let unavailable = Decision::Unavailable(self.config.on_error);
-        let (Some(c), Some(names)) = (self.connected.get(), self.names.get(index)) else {
-            self.errors.record("admit", "not connected to Redis yet");
+        let unavailable = Decision::Unavailable(self.link.config.on_error);
+        let (Some(c), Some(names)) = (self.link.connected.get(), self.names.get(index)) else {
+            self.link
+                .record_error("admit", "not connected to Redis yet");
             return unavailable;
         };
         let l = &key.limits;
@@ -334,7 +429,7 @@ impl RedisLimits {
             .arg(self.window.as_millis() as u64)
             .arg(CONCURRENCY_LEASE.as_millis() as u64);
         let reply = tokio::time::timeout(
-            self.config.timeout,
+            self.link.config.timeout,
             call.invoke_async::<Vec<i64>>(&mut conn),
         )
         .await;
@@ -344,13 +439,13 @@ impl RedisLimits {
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!(
                 "no answer within {:?} (state.redis.timeout_ms)",
-                self.config.timeout
+                self.link.config.timeout
             )),
         };
         let v = match failure {
             Ok(v) => v,
             Err(message) => {
-                self.errors.record("admit", &message);
+                self.link.record_error("admit", &message);
                 // The script may have run: take its entries out again.
                 let names = names.clone();
                 c.in_background("cancel", move || {
@@ -360,12 +455,12 @@ impl RedisLimits {
                         .key(&names.tokv)
                         .key(&names.conc)
                         .arg(&rid);
-                    call
+                    Call::Script(call)
                 });
                 return unavailable;
             }
         };
-        self.errors.recovered();
+        self.link.recovered();
         let ms = |x: i64| Duration::from_millis(x.max(0) as u64);
         let quota = Quota {
             requests: l.rpm.map(|limit| Remaining {
@@ -389,6 +484,7 @@ impl RedisLimits {
                         reserved: v[6].max(0) as u64,
                         tpm: l.tpm.is_some(),
                         concurrency: l.concurrency.is_some(),
+                        window: self.window,
                         settled: false,
                     }),
                     quota,
@@ -404,27 +500,6 @@ impl RedisLimits {
             quota,
         }
     }
-
-    /// Makes the connection (lazily: it connects on first use and reconnects by
-    /// itself) on the current runtime, which must outlive it.
-    fn connect(&self) -> redis::RedisResult<ConnectionManager> {
-        let client = redis::Client::open(self.config.url.as_str())?;
-        let cfg = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(self.config.timeout.max(Duration::from_millis(500))))
-            .set_response_timeout(Some(self.config.timeout))
-            .set_number_of_retries(2)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1));
-        let conn = ConnectionManager::new_lazy_with_config(client, cfg)?;
-        let _ = self.connected.set(Arc::new(Shared {
-            conn: conn.clone(),
-            runtime: Handle::current(),
-            errors: self.errors.clone(),
-            timeout: self.config.timeout,
-            window: self.window,
-        }));
-        Ok(conn)
-    }
 }
 
 /// Counts every Redis error in a metric and logs at most one line per interval, with
@@ -436,6 +511,7 @@ struct ErrorLog(Arc<ErrorLogInner>);
 struct ErrorLogInner {
     /// Scrubs the URL's password from messages that came from the client library.
     scrub: Option<crate::proxy::scrub::Scrubber>,
+    subject: &'static str,
     /// Milliseconds since `EPOCH` of the last line logged, 0 for none.
     last_logged: AtomicU64,
     suppressed: AtomicU64,
@@ -464,8 +540,9 @@ impl ErrorLog {
                 None => message.to_string(),
             };
             warn!(
-                "rate-limit state: Redis {op} failed: {message} ({more} more errors in the last {}s; \
+                "{}: Redis {op} failed: {message} ({more} more errors in the last {}s; \
                  see switchyard_state_errors_total)",
+                self.0.subject,
                 ERROR_LOG_INTERVAL.as_secs()
             );
         } else {
@@ -475,24 +552,25 @@ impl ErrorLog {
 
     fn recovered(&self) {
         if self.0.failing.load(Ordering::Relaxed) && self.0.failing.swap(false, Ordering::Relaxed) {
-            info!("rate-limit state: Redis answers again");
+            info!("{}: Redis answers again", self.0.subject);
         }
     }
 }
 
-/// Background service: makes the Redis connection on its own runtime and says at
-/// start-up whether Redis answers. The gateway serves either way.
-pub struct RedisConnector(pub Arc<super::Limiter>);
+/// Background service: makes a link's Redis connection on its own runtime and says
+/// at start-up whether Redis answers. The gateway serves either way.
+pub struct RedisConnector(pub Arc<RedisLink>);
 
 #[async_trait]
 impl BackgroundService for RedisConnector {
     async fn start(&self, mut shutdown: ShutdownWatch) {
-        let Some(r) = self.0.redis() else { return };
-        let url_host = redacted_url(&r.config.url);
-        let mut probe = match r.connect() {
+        let link = &self.0;
+        let (subject, fallback) = (link.subject, &link.fallback);
+        let url_host = redacted_url(&link.config.url);
+        let mut probe = match link.connect() {
             Ok(c) => c,
             Err(e) => {
-                warn!("rate-limit state: cannot use Redis at {url_host}: {e}; requests follow state.redis.on_error");
+                warn!("{subject}: cannot use Redis at {url_host}: {e}; {fallback}");
                 return;
             }
         };
@@ -502,24 +580,19 @@ impl BackgroundService for RedisConnector {
         )
         .await
         {
-            Ok(Ok(_)) => info!("rate-limit state: Redis at {url_host} answers; limits are shared"),
+            Ok(Ok(_)) => info!("{subject}: Redis at {url_host} answers; state is shared"),
             Ok(Err(e)) => warn!(
-                "rate-limit state: Redis at {url_host} is unreachable ({e}); requests follow \
-                 state.redis.on_error ({:?}) until it answers",
-                r.config.on_error
+                "{subject}: Redis at {url_host} is unreachable ({e}); {fallback} until it answers"
             ),
             Err(_) => warn!(
-                "rate-limit state: Redis at {url_host} did not answer PING within 2 s; requests \
-                 follow state.redis.on_error ({:?}) until it answers",
-                r.config.on_error
+                "{subject}: Redis at {url_host} did not answer PING within 2 s; {fallback} until \
+                 it answers"
             ),
         }
-        // The connection's I/O runs on this service's runtime: keep it until shutdown.
         let _ = shutdown.changed().await;
     }
 }
 
-/// The URL without credentials (user info, or a `redis+unix` query), for log lines.
 fn redacted_url(url: &str) -> String {
     let (url, query) = match url.split_once('?') {
         Some((u, _)) => (u, "?…"),
@@ -596,7 +669,7 @@ mod tests {
         };
         let mut r = RedisLimits::new(config, std::slice::from_ref(&key));
         r.window = window;
-        r.connect().unwrap();
+        r.link.connect().unwrap();
         (r, key)
     }
 
@@ -643,7 +716,7 @@ mod tests {
         // The cancel script (sent when an admission's reply was lost) takes every
         // entry of the request out again.
         let t = ticket(r.admit(0, &key, 100).await);
-        let mut conn = r.connected.get().unwrap().conn.clone();
+        let mut conn = r.link.connected.get().unwrap().conn.clone();
         let mut call = CANCEL_SCRIPT.prepare_invoke();
         call.key("t:{k}:req")
             .key("t:{k}:tok")
