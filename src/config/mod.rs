@@ -9,10 +9,12 @@
 //! so `switchyard check` can print them all at once. Secrets are never part of an
 //! error message.
 
+pub mod cache;
 pub mod keys;
 mod raw;
 
 use crate::formats::ApiFormat;
+pub use cache::{AliasCache, CacheConfig, CacheScope};
 pub use keys::{GatewayKey, KeyLimits, OnError, RedisConfig, StateConfig};
 use raw::{RawConfig, RawKey, RawProvider, RawTimeouts};
 use std::collections::BTreeMap;
@@ -38,6 +40,8 @@ pub struct Config {
     pub keys: Vec<GatewayKey>,
     /// Where limit state lives (in-process without `state.redis`).
     pub state: StateConfig,
+    /// The response cache (`crate::cache`).
+    pub cache: CacheConfig,
     pub max_body_bytes: u64,
     /// `defaults.max_tokens`: also the output estimate of a request that sets none.
     pub default_max_tokens: u32,
@@ -198,6 +202,7 @@ pub struct Alias {
     pub breaker: BreakerConfig,
     /// Latency strategy: share of requests sent to a random target first.
     pub exploration: f64,
+    pub cache: AliasCache,
 }
 
 /// How an alias orders its targets (see `crate::routing`).
@@ -375,6 +380,21 @@ impl Config {
         validate(raw, "embedded default", env, true)
     }
 
+    /// Whether the cache serves requests for `model` (an alias or `provider/model`),
+    /// and the store TTL for them.
+    pub fn cache_for(&self, model: &str) -> Option<Duration> {
+        let c = &self.cache;
+        let o = self.aliases.get(model).map(|a| a.cache).unwrap_or_default();
+        o.enabled
+            .unwrap_or(c.enabled)
+            .then(|| o.ttl.unwrap_or(c.ttl))
+    }
+
+    /// Whether any request can be cached (the cache then exists).
+    pub fn cache_in_use(&self) -> bool {
+        self.cache.enabled || self.aliases.values().any(|a| a.cache.enabled == Some(true))
+    }
+
     pub fn provider_by_name(&self, name: &str) -> Option<usize> {
         self.providers.iter().position(|p| p.name == name)
     }
@@ -385,6 +405,9 @@ impl Config {
         s.extend(self.keys.iter().filter_map(|k| k.plain.clone()));
         if let Some(r) = &self.state.redis {
             s.extend(keys::url_password(&r.url).map(str::to_string));
+        }
+        if let Some(r) = &self.cache.redis {
+            s.extend(keys::url_password(&r.redis.url).map(str::to_string));
         }
         s.retain(|k| k.len() >= 4);
         s
@@ -660,6 +683,7 @@ fn validate(
     }
     let keys = keys::validate_keys(raw.keys, raw.default_limits.as_ref(), env, &mut errors);
     let state = keys::validate_state(raw.state, &mut errors);
+    let cache = cache::validate_cache(raw.cache, state.redis.as_ref(), &mut errors);
     let max_tokens = raw.defaults.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
     if max_tokens == 0 {
         errors.push("defaults.max_tokens: must be at least 1".into());
@@ -788,6 +812,7 @@ fn validate(
                 }
             }
         };
+        let alias_cache = cache::validate_alias_cache(a.cache, &format!("{at}.cache"), &mut errors);
         let exploration = a.exploration.unwrap_or(0.05);
         if !(0.0..=1.0).contains(&exploration) {
             errors.push(format!("{at}.exploration: must be between 0 and 1"));
@@ -807,6 +832,7 @@ fn validate(
                 timeouts: TimeoutOverrides::from_raw(&a.timeouts),
                 breaker,
                 exploration: exploration.clamp(0.0, 1.0),
+                cache: alias_cache,
             },
         );
     }
@@ -830,6 +856,7 @@ fn validate(
         admin_listen: raw.admin_listen,
         keys,
         state,
+        cache,
         max_body_bytes,
         default_max_tokens: max_tokens,
         server: ServerSettings {

@@ -15,6 +15,7 @@ pub struct RawConfig {
     pub default_limits: Option<RawKeyLimits>,
     #[serde(default)]
     pub state: RawState,
+    pub cache: Option<RawCache>,
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]
@@ -90,6 +91,32 @@ pub struct RawRedis {
     pub timeout_ms: Option<u64>,
     pub on_error: Option<String>,
     pub key_prefix: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCache {
+    pub enabled: Option<bool>,
+    pub max_bytes: Option<u64>,
+    pub max_entry_bytes: Option<u64>,
+    pub ttl_seconds: Option<u64>,
+    pub scope: Option<String>,
+    pub redis: Option<RawCacheRedis>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCacheRedis {
+    pub url: Option<String>,
+    pub ttl_seconds: Option<u64>,
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawAliasCache {
+    pub enabled: Option<bool>,
+    pub ttl_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, Default)]
@@ -195,6 +222,7 @@ pub struct RawAlias {
     pub breaker: Option<RawBreaker>,
     /// Share of requests (0..1) the latency strategy sends to a random target.
     pub exploration: Option<f64>,
+    pub cache: Option<RawAliasCache>,
 }
 
 #[derive(Debug, Deserialize)]
