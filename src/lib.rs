@@ -7,10 +7,12 @@
 //! - [`proxy`]: the Pingora `ProxyHttp` implementation; the request flow is documented there.
 //! - [`pipeline`]: the request stages (key, allowlist, limits) and completion taps.
 //! - [`state`]: per-key limit state, in process or in Redis.
+//! - [`cache`]: the response cache (moka in process, optionally Redis).
 //! - [`admin`], [`metrics`]: `/healthz`, `/readyz`, `/metrics` on the admin listener.
 //! - [`shutdown`]: SIGTERM drains in-flight requests, then exits.
 
 pub mod admin;
+pub mod cache;
 pub mod config;
 pub mod formats;
 pub mod logsink;

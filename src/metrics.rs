@@ -81,6 +81,32 @@ pub static STATE_ERRORS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static CACHE_REQUESTS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "switchyard_cache_requests_total",
+        "Chat requests by response-cache outcome (hit, miss, bypass)",
+        &["outcome"]
+    )
+    .expect("metric registers once")
+});
+
+pub static CACHE_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "switchyard_cache_bytes",
+        "Bytes of answers held by the in-process response cache (bounded by cache.max_bytes)"
+    )
+    .expect("metric registers once")
+});
+
+pub static CACHE_EVICTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
+    register_int_counter_vec!(
+        "switchyard_cache_evictions_total",
+        "Entries the in-process response cache dropped, by reason (size, expired)",
+        &["reason"]
+    )
+    .expect("metric registers once")
+});
+
 pub static IN_FLIGHT: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "switchyard_requests_in_flight",
@@ -117,4 +143,7 @@ pub fn init() {
     LazyLock::force(&KEY_REQUESTS);
     LazyLock::force(&KEY_TOKENS);
     LazyLock::force(&STATE_ERRORS);
+    LazyLock::force(&CACHE_REQUESTS);
+    LazyLock::force(&CACHE_BYTES);
+    LazyLock::force(&CACHE_EVICTIONS);
 }
