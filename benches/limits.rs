@@ -48,7 +48,7 @@ fn gateway(keys: &str) -> (Pipeline, Arc<Config>) {
     );
     let config = Arc::new(Config::from_yaml(&yaml, "bench", &|_: &str| None).unwrap());
     let limiter = Arc::new(Limiter::new(&config));
-    (Pipeline::new(&config, &limiter), config)
+    (Pipeline::new(&config, &limiter, None), config)
 }
 
 fn bench_pipeline(c: &mut Criterion) {
@@ -58,6 +58,7 @@ fn bench_pipeline(c: &mut Criterion) {
     headers.insert("authorization", format!("Bearer {KEY}").parse().unwrap());
     let head = Head { headers: &headers };
     let req = ClientRequest {
+        headers: &headers,
         body,
         model: "o/gpt-x",
         max_output_tokens: Some(256),

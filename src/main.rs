@@ -178,14 +178,23 @@ fn main() {
         ));
     }
     let limiter = Arc::new(state::Limiter::new(&config));
-    if limiter.redis().is_some() {
+    if let Some(r) = limiter.redis() {
         server.add_service(background_service(
             "redis state",
-            state::redis::RedisConnector(limiter.clone()),
+            state::redis::RedisConnector(r.link().clone()),
+        ));
+    }
+    let cache = config
+        .cache_in_use()
+        .then(|| Arc::new(switchyard::cache::Cache::new(&config.cache)));
+    if let Some(link) = cache.as_ref().and_then(|c| c.redis_link()) {
+        server.add_service(background_service(
+            "redis cache",
+            state::redis::RedisConnector(link.clone()),
         ));
     }
     let router = Arc::new(routing::Router::new(config.clone()));
-    let gateway = proxy::Gateway::new(router, upstreams.clone(), &limiter);
+    let gateway = proxy::Gateway::new(router, upstreams.clone(), &limiter, cache.as_ref());
     let mut data_plane = pingora_proxy::http_proxy_service(&server.configuration, gateway);
     data_plane.add_tcp(&config.listen);
     server.add_service(data_plane);
@@ -194,11 +203,19 @@ fn main() {
             "switchyard admin".to_string(),
             admin::AdminApp {
                 upstreams: upstreams.clone(),
+                cache: cache.clone(),
             },
         );
         admin.add_tcp(addr);
         server.add_service(admin);
-        log::info!("admin endpoints on http://{addr} (/healthz /readyz /metrics)");
+        log::info!(
+            "admin endpoints on http://{addr} (/healthz /readyz /metrics{})",
+            if cache.is_some() {
+                ", DELETE /admin/cache[/KEY]"
+            } else {
+                ""
+            }
+        );
     }
     server.add_service(background_service(
         "upstream pool sweeper",

@@ -17,24 +17,37 @@
 //!    Redis ([`crate::state`]). r: `key`; w: `quota` (the `x-ratelimit-*` headers every
 //!    response then carries), `grant` (settled at the end), `limited`. 429 with the
 //!    limiter's real `retry-after`; a rejected request takes no quota.
-//! 4. (policy, 5. cache: the places the next stages go.)
+//! 4. [`cache::Lookup`] — the response cache ([`crate::cache`]), when any model has
+//!    it on: the key of the canonical request, then moka, then Redis. A hit answers
+//!    the request ([`Flow::Reply`]: the proxy renders the stored answer, plain or as
+//!    a stream, in the caller's API). r: `key`, `api`; w: `cache` (the
+//!    `x-switchyard-cache*` headers), `collect_answer` on a miss that will be stored,
+//!    and on a hit `usage`.
 //!
-//! Then the proxy routes and runs the attempt loop ([`crate::proxy`]).
+//! Then the proxy routes and runs the attempt loop ([`crate::proxy`]), which fills
+//! `answer` when `collect_answer` asks for it.
 //!
 //! # Taps, at the end of every request (Pingora's `logging` phase)
 //! - [`admit::Settle`] — settles the grant to the usage the response reported
 //!   (streams included; an interrupted one, or one that reported no usage, keeps
 //!   its reservation, since what the provider billed is unknown) and ends the
 //!   concurrency hold. r: `grant`, `usage`, `usage_complete`.
-//! - [`KeyMetrics`] — `switchyard_key_requests_total` / `_key_tokens_total`.
+//! - [`cache::Fill`] — stores `answer` under the looked-up key when the response was
+//!   a complete success. r: `cache`, `answer`, `status`, `usage_complete`,
+//!   `client_gone`.
+//! - [`KeyMetrics`] — `switchyard_key_requests_total` / `_key_tokens_total` (a cache
+//!   hit used no provider tokens).
 //!
 //! Stages and taps are built once from the config: a stage with nothing to do (no
 //! key has limits) is not in the list, so it costs nothing per request.
 
 pub mod admit;
 pub mod auth;
+pub mod cache;
 
+use crate::cache::Cache;
 use crate::config::Config;
+use crate::formats::model::ChatResponse;
 use crate::metrics;
 use crate::proxy::ctx::RequestCtx;
 use crate::proxy::error::GatewayError;
@@ -48,6 +61,7 @@ pub struct Head<'a> {
 
 /// What the later stages see: the whole body and what the envelope said.
 pub struct ClientRequest<'a> {
+    pub headers: &'a http::HeaderMap,
     pub body: &'a [u8],
     /// The `model` as sent (an alias or `provider/model`).
     pub model: &'a str,
@@ -55,17 +69,27 @@ pub struct ClientRequest<'a> {
     pub max_output_tokens: Option<u64>,
 }
 
+/// What a body stage decided.
+#[derive(Debug)]
+pub enum Flow {
+    /// On to the next stage (after the last: routing).
+    Next,
+    /// Answer with this complete response (a cache hit).
+    Reply(Arc<ChatResponse>),
+}
+
 /// One request stage.
 pub enum Stage {
     Authenticate(auth::Authenticate),
     Admit(admit::Admit),
+    Cache(cache::Lookup),
 }
 
 impl Stage {
     fn on_head(&self, head: &Head<'_>, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
         match self {
             Stage::Authenticate(s) => s.on_head(head, ctx),
-            Stage::Admit(_) => Ok(()),
+            Stage::Admit(_) | Stage::Cache(_) => Ok(()),
         }
     }
 
@@ -73,10 +97,11 @@ impl Stage {
         &self,
         req: &ClientRequest<'_>,
         ctx: &mut RequestCtx,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<Flow, GatewayError> {
         match self {
-            Stage::Authenticate(s) => s.on_request(req, ctx),
-            Stage::Admit(s) => s.on_request(req, ctx).await,
+            Stage::Authenticate(s) => s.on_request(req, ctx).map(|()| Flow::Next),
+            Stage::Admit(s) => s.on_request(req, ctx).await.map(|()| Flow::Next),
+            Stage::Cache(s) => s.on_request(req, ctx).await,
         }
     }
 }
@@ -84,6 +109,7 @@ impl Stage {
 /// One completion tap.
 pub enum Tap {
     Settle(admit::Settle),
+    CacheFill(cache::Fill),
     KeyMetrics(KeyMetrics),
 }
 
@@ -91,6 +117,7 @@ impl Tap {
     fn on_complete(&self, ctx: &mut RequestCtx) {
         match self {
             Tap::Settle(t) => t.on_complete(ctx),
+            Tap::CacheFill(t) => t.on_complete(ctx),
             Tap::KeyMetrics(t) => t.on_complete(ctx),
         }
     }
@@ -102,7 +129,7 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(config: &Arc<Config>, limiter: &Arc<Limiter>) -> Self {
+    pub fn new(config: &Arc<Config>, limiter: &Arc<Limiter>, cache: Option<&Arc<Cache>>) -> Self {
         let mut stages = vec![Stage::Authenticate(auth::Authenticate::new(config.clone()))];
         let mut taps = Vec::new();
         if config.keys.iter().any(|k| !k.limits.is_empty()) {
@@ -111,6 +138,13 @@ impl Pipeline {
                 limiter.clone(),
             )));
             taps.push(Tap::Settle(admit::Settle::new(limiter.clone())));
+        }
+        if let Some(cache) = cache {
+            stages.push(Stage::Cache(cache::Lookup::new(
+                config.clone(),
+                cache.clone(),
+            )));
+            taps.push(Tap::CacheFill(cache::Fill::new(cache.clone())));
         }
         if !config.keys.is_empty() {
             taps.push(Tap::KeyMetrics(KeyMetrics {
@@ -125,16 +159,18 @@ impl Pipeline {
         self.stages.iter().try_for_each(|s| s.on_head(head, ctx))
     }
 
-    /// Stages that need the body; the first error answers the request.
+    /// Stages that need the body; the first error or reply answers the request.
     pub async fn on_request(
         &self,
         req: &ClientRequest<'_>,
         ctx: &mut RequestCtx,
-    ) -> Result<(), GatewayError> {
+    ) -> Result<Flow, GatewayError> {
         for s in &self.stages {
-            s.on_request(req, ctx).await?;
+            if let Flow::Reply(r) = s.on_request(req, ctx).await? {
+                return Ok(Flow::Reply(r));
+            }
         }
-        Ok(())
+        Ok(Flow::Next)
     }
 
     /// Every tap, once per request, after the response ended.
@@ -162,6 +198,10 @@ impl KeyMetrics {
             .and_then(|i| self.config.keys.get(i))
             .map_or("unknown", |k| k.name.as_str());
         metrics::KEY_REQUESTS.with_label_values(&[name]).inc();
+        if ctx.provider.is_none() {
+            // Answered by the gateway (an error, a cache hit): no provider tokens.
+            return;
+        }
         if let Some(u) = ctx.usage {
             for (kind, n) in [("input", u.input_tokens), ("output", u.output_tokens)] {
                 if n > 0 {

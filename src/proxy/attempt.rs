@@ -327,11 +327,19 @@ impl Gateway {
         let unreadable = |e| AttemptError::Protocol(format!("unreadable response body: {e}"));
         let out = if provider.format == a.api {
             ctx.usage = Some(formats::parse_usage(provider.format, &body).map_err(unreadable)?);
+            if ctx.collect_answer {
+                // Only a tap wants it: a body it cannot read is simply not kept.
+                ctx.answer = formats::parse_response(provider.format, &body).ok();
+            }
             body
         } else {
             let parsed = formats::parse_response(provider.format, &body).map_err(unreadable)?;
             ctx.usage = Some(parsed.usage);
-            formats::encode_response(a.api, &parsed)
+            let out = formats::encode_response(a.api, &parsed);
+            if ctx.collect_answer {
+                ctx.answer = Some(parsed);
+            }
+            out
         };
         ctx.usage_complete = true;
         let ttft = started.elapsed();
@@ -367,6 +375,14 @@ impl Gateway {
         let mut observer = same.then(|| StreamObserver::new(api));
         let mut translator =
             (!same).then(|| StreamTranslator::new(provider.format, api, a.include_usage));
+        if ctx.collect_answer {
+            if let Some(o) = &mut observer {
+                o.collect_answer();
+            }
+            if let Some(t) = &mut translator {
+                t.collect_answer();
+            }
+        }
         let upstream_id = upstream_request_id(ex.header());
         let mut held: Vec<u8> = Vec::new();
         let mut committed = false;
@@ -495,6 +511,13 @@ impl Gateway {
             (_, Some(t)) => (t.usage(), t.status().done),
             _ => Default::default(),
         };
+        if ctx.collect_answer {
+            ctx.answer = match (&mut observer, &mut translator) {
+                (Some(o), _) => o.take_answer(),
+                (_, Some(t)) => t.take_answer(),
+                _ => None,
+            };
+        }
         ctx.usage = Some(usage);
         // A client that left after the provider's last event still got a full count.
         ctx.usage_complete = done && !broken;
@@ -509,19 +532,21 @@ impl Gateway {
         Ok(Delivered::Done { ttft })
     }
 
-    async fn start_stream(
+    pub(super) async fn start_stream(
         &self,
         session: &mut Session,
         ctx: &mut RequestCtx,
         extra: &[(&'static str, String)],
     ) -> pingora_error::Result<()> {
-        let mut resp =
-            ResponseHeader::build_no_case(200, Some(8 + if ctx.quota.is_some() { 6 } else { 0 }))?;
+        let quota = if ctx.quota.is_some() { 6 } else { 0 };
+        let cache = if ctx.cache.is_some() { 3 } else { 0 };
+        let mut resp = ResponseHeader::build_no_case(200, Some(8 + quota + cache))?;
         resp.insert_header("content-type", "text/event-stream")?;
         resp.insert_header("cache-control", "no-cache")?;
         resp.insert_header("transfer-encoding", "chunked")?;
         resp.insert_header("x-request-id", ctx.request_id.as_str())?;
         super::quota_headers(&mut resp, ctx.quota.as_ref())?;
+        super::cache_headers(&mut resp, ctx.cache.as_ref())?;
         for (k, v) in extra {
             resp.insert_header(*k, v.as_str())?;
         }

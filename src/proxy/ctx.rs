@@ -2,8 +2,9 @@
 //! moves through its steps and pipeline stages (`crate::pipeline` lists which stage
 //! writes what), read by `logging` for the taps, the access log and metrics.
 
-use crate::formats::model::Usage;
+use crate::formats::model::{ChatResponse, Usage};
 use crate::formats::ApiFormat;
+use crate::pipeline::cache::CacheState;
 use crate::state::{Grant, LimitKind, Quota};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -23,6 +24,13 @@ pub struct RequestCtx {
     pub grant: Option<Grant>,
     /// The limit that turned the request away.
     pub limited: Option<LimitKind>,
+    /// What the response cache did (`x-switchyard-cache*` headers, the access log).
+    pub cache: Option<CacheState>,
+    /// A tap needs the complete answer: the attempt loop assembles it into `answer`.
+    pub collect_answer: bool,
+    /// The complete answer (a stream's events put together), when collected and the
+    /// response ended properly.
+    pub answer: Option<ChatResponse>,
     /// The `model` the client asked for.
     pub model: Option<String>,
     pub stream: bool,
@@ -56,6 +64,9 @@ impl RequestCtx {
             quota: None,
             grant: None,
             limited: None,
+            cache: None,
+            collect_answer: false,
+            answer: None,
             model: None,
             stream: false,
             provider: None,

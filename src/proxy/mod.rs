@@ -11,19 +11,23 @@
 //!    4. read the body whole, up to `limits.max_body_bytes` (413 beyond);
 //!    5. parse the envelope (`model`, `stream`) (`ctx.model`, `ctx.stream`);
 //!    6. body stages of the [`Pipeline`]: the key's model allowlist, its limits
-//!       (`ctx.quota`, `ctx.grant`, `ctx.limited`); any of them may answer instead;
+//!       (`ctx.quota`, `ctx.grant`, `ctx.limited`), the response cache (`ctx.cache`);
+//!       any of them may answer instead, a cache hit with the stored answer, rendered
+//!       plain or as a stream in the caller's API;
 //!    7. candidates: alias targets, then fallback aliases ([`crate::routing`]);
 //!    8. attempt loop: per candidate, translate (or rewrite `model` only, same
 //!       format), send, and on connect error, timeout, 429, 5xx, or an error event
 //!       before the first byte went out, move on (`ctx.attempts`, `ctx.provider`);
 //!    9. respond: translate the body, or the SSE stream event by event, flushing each
-//!       (`ctx.status`, `ctx.ttfb`, `ctx.usage`, `ctx.usage_complete`, `ctx.client_gone`).
+//!       (`ctx.status`, `ctx.ttfb`, `ctx.usage`, `ctx.usage_complete`, `ctx.client_gone`),
+//!       and put the canonical answer together when a tap asked (`ctx.answer`).
 //!
 //!    Any failure is answered in the caller's API shape ([`GatewayError`]). Every
-//!    response, error or success, plain or streamed, carries `x-request-id` and, for a
-//!    key with rpm/tpm limits, the `x-ratelimit-*` headers from `ctx.quota`.
-//! 3. `logging` — the pipeline's taps (quota settlement, key metrics), then the access
-//!    log line and metrics from the ctx.
+//!    response, error or success, plain or streamed, carries `x-request-id`, for a
+//!    key with rpm/tpm limits the `x-ratelimit-*` headers from `ctx.quota`, and with
+//!    the cache on the `x-switchyard-cache*` headers from `ctx.cache`.
+//! 3. `logging` — the pipeline's taps (quota settlement, cache fill, key metrics),
+//!    then the access log line and metrics from the ctx.
 //!
 //! `upstream_peer` and the later proxy phases are never reached. The upstream exchange
 //! is driven here with Pingora's HTTP/1 client (see [`crate::upstream`]) instead of
@@ -37,11 +41,13 @@ pub mod ctx;
 pub mod error;
 pub mod scrub;
 
+use crate::cache::Cache;
 use crate::config::{Config, Provider};
-use crate::formats::model::ErrorKind;
+use crate::formats::model::{ChatResponse, ErrorKind};
 use crate::formats::{self, ApiFormat, Envelope};
 use crate::metrics;
-use crate::pipeline::{ClientRequest, Head, Pipeline};
+use crate::pipeline::cache::{CacheState, Outcome};
+use crate::pipeline::{ClientRequest, Flow, Head, Pipeline};
 use crate::routing::{RequestFacts, Router};
 use crate::state::{reset_text, Limiter, Quota};
 use crate::upstream::Upstreams;
@@ -66,10 +72,15 @@ pub struct Gateway {
 }
 
 impl Gateway {
-    pub fn new(router: Arc<Router>, upstreams: Arc<Upstreams>, limiter: &Arc<Limiter>) -> Self {
+    pub fn new(
+        router: Arc<Router>,
+        upstreams: Arc<Upstreams>,
+        limiter: &Arc<Limiter>,
+        cache: Option<&Arc<Cache>>,
+    ) -> Self {
         let config = router.config().clone();
         let scrub = Scrubber::new(&config.secrets());
-        let pipeline = Pipeline::new(&config, limiter);
+        let pipeline = Pipeline::new(&config, limiter, cache);
         Gateway {
             config,
             router,
@@ -132,11 +143,14 @@ impl Gateway {
         ctx.model = Some(model.clone());
         let max_output_tokens = envelope.max_completion_tokens.or(envelope.max_tokens);
         let request = ClientRequest {
+            headers: &session.req_header().headers,
             body: &body,
             model: &model,
             max_output_tokens,
         };
-        self.pipeline.on_request(&request, ctx).await?;
+        if let Flow::Reply(answer) = self.pipeline.on_request(&request, ctx).await? {
+            return self.reply(session, ctx, api, &answer).await;
+        }
         let facts = RequestFacts {
             stream: ctx.stream,
             input_tokens: body.len() as u64 / 4,
@@ -152,6 +166,33 @@ impl Gateway {
         let plan = self.router.plan(&model, &facts, pin.as_deref())?;
         self.attempt_loop(session, ctx, api, &body, &model, plan)
             .await
+    }
+
+    /// Answers with a complete stored response, plain or as a stream.
+    async fn reply(
+        &self,
+        session: &mut Session,
+        ctx: &mut RequestCtx,
+        api: ApiFormat,
+        answer: &ChatResponse,
+    ) -> Result<(), GatewayError> {
+        if !ctx.stream {
+            let body = formats::encode_response(api, answer);
+            return self.respond_json(session, ctx, 200, body, &[]).await;
+        }
+        let include_usage = ctx.cache.as_ref().is_some_and(|c| c.include_usage);
+        let events = formats::answer::replay_stream(answer, api, include_usage);
+        let sent = async {
+            self.start_stream(session, ctx, &[]).await?;
+            write_body(session, Some(self.scrub.bytes(events)), true).await
+        };
+        sent.await.map_err(|e: Box<Error>| {
+            ctx.client_gone = true;
+            GatewayError::new(
+                ErrorKind::Internal,
+                format!("writing response: {}", e.etype().as_str()),
+            )
+        })
     }
 
     async fn read_body(&self, session: &mut Session) -> Result<Vec<u8>, GatewayError> {
@@ -221,12 +262,15 @@ impl Gateway {
     ) -> Result<(), GatewayError> {
         let write = async {
             let quota = if ctx.quota.is_some() { 6 } else { 0 };
+            let cache = if ctx.cache.is_some() { 3 } else { 0 };
             // No case map: names are lowercase already (see `attempt::upstream_header`).
-            let mut resp = ResponseHeader::build_no_case(status, Some(4 + quota + extra.len()))?;
+            let mut resp =
+                ResponseHeader::build_no_case(status, Some(4 + quota + cache + extra.len()))?;
             resp.insert_header("content-type", "application/json")?;
             resp.insert_header("content-length", body.len().to_string())?;
             resp.insert_header("x-request-id", ctx.request_id.as_str())?;
             quota_headers(&mut resp, ctx.quota.as_ref())?;
+            cache_headers(&mut resp, ctx.cache.as_ref())?;
             for (k, v) in extra {
                 resp.insert_header(k.to_string(), *v)?;
             }
@@ -397,6 +441,7 @@ impl ProxyHttp for Gateway {
                 .field("duration_ms", elapsed.as_millis())
                 .field("client_gone", ctx.client_gone)
                 .text("limit", ctx.limited.map(|l| l.as_str()))
+                .text("cache", ctx.cache.as_ref().map(|c| c.outcome.as_str()))
                 .text("error", ctx.error.as_deref());
         });
     }
@@ -465,6 +510,23 @@ pub(crate) fn quota_headers(
     Ok(())
 }
 
+/// `x-switchyard-cache` (hit, miss, bypass), `x-switchyard-cache-key` on hits and
+/// misses, `age` (whole seconds) on hits.
+pub(crate) fn cache_headers(
+    resp: &mut ResponseHeader,
+    cache: Option<&CacheState>,
+) -> pingora_error::Result<()> {
+    let Some(c) = cache else { return Ok(()) };
+    resp.insert_header("x-switchyard-cache", c.outcome.as_str())?;
+    if let Some(key) = &c.key {
+        resp.insert_header("x-switchyard-cache-key", hex::encode(key))?;
+    }
+    if let Outcome::Hit { age } = c.outcome {
+        resp.insert_header("age", age.as_secs().to_string())?;
+    }
+    Ok(())
+}
+
 /// Logs what start-up should say about the config (open gateway, no providers).
 pub fn announce(config: &Config) {
     if config.keys.is_empty() {
@@ -509,6 +571,7 @@ mod tests {
             Arc::new(Router::new(config.clone())),
             Arc::new(Upstreams::new(&config)),
             &Arc::new(Limiter::new(&config)),
+            None,
         );
         let (_client, server) = tokio::io::duplex(64);
         let mut session = Session::new_h1(Box::new(server));
