@@ -248,6 +248,28 @@ def main():
     if A or B or C:
         o.append("")
 
+    # ---------------------------------------------------------------- cache
+    H = [(k, steps[k]) for k in ("h-miss-1", "h-hit-1", "h-miss-2", "h-hit-2") if k in steps]
+    if H:
+        o.append("## Response cache: hits against misses (closed loop, 64 connections, 1 KB, pass-through)\n")
+        o.append("| step | req/s | errors | p50 ms | p99 ms | gateway CPU µs/req | mock CPU µs/req |")
+        o.append("|---|---|---|---|---|---|---|")
+        for key, st in H:
+            g, m = watch(st, "gateway"), watch(st, "mock")
+            o.append(f"| {key} | {st['rps']:.0f} | {errs(st)} | {f1(ms(pct(st['latency_us'], 'p50')), '', 3)} | "
+                     f"{f1(ms(pct(st['latency_us'], 'p99')), '', 3)} | {f1(g.get('cpu_us_per_request'))} | "
+                     f"{f1(m.get('cpu_us_per_request'))} |")
+        misses = [st["rps"] for k, st in H if "miss" in k]
+        hits = [st["rps"] for k, st in H if "hit" in k]
+        if misses and hits:
+            ratio = (sum(hits) / len(hits)) / (sum(misses) / len(misses))
+            derived["cache_hit_over_miss_rps"] = round(ratio, 3)
+            o.append(f"\nHit req/s ÷ miss req/s (mean of rounds): **{ratio:.2f}×** (target ≥ 2×).\n")
+    if meta.get("cache_bytes_max"):
+        o.append(f"Soak cache bytes: max sampled `switchyard_cache_bytes` = {meta['cache_bytes_max']} "
+                 f"of `cache.max_bytes` = {meta.get('cache_max_bytes')} "
+                 f"({meta.get('cache_bytes_samples')} samples, one per second).\n")
+
     # ---------------------------------------------------------------- latency
     if DD or DP or DT:
         o.append("## Latency at a fixed 1000 req/s (open loop, 1 KB, from the intended start)\n")
@@ -430,7 +452,8 @@ def main():
 
     # ---------------------------------------------------------------- details
     o.append("## Per-step details (driver output)\n")
-    for key in ("a", "b", "c", "d_direct", "d_pass", "d_trans", "e", "f", "g"):
+    for key in ("a", "b", "c", "d_direct", "d_pass", "d_trans", "e", "f", "g",
+                "h-miss-1", "h-hit-1", "h-miss-2", "h-hit-2"):
         p = os.path.join(d, f"{key}.md")
         if os.path.exists(p):
             text = open(p).read().replace(os.path.abspath(d).rstrip("/") + "/", f"results/{rel}/")

@@ -157,6 +157,10 @@ pub struct Args {
     /// Also parse every non-streamed 2xx body fully as JSON (costs driver CPU).
     #[arg(long)]
     pub validate_json: bool,
+    /// Make every request's prompt different (16 random hex characters at the start of
+    /// the user message), so a response cache misses every time.
+    #[arg(long)]
+    pub unique_prompts: bool,
     /// Allow a non-loopback target (off: only 127.0.0.0/8 and ::1 are accepted).
     #[arg(long)]
     pub allow_non_loopback: bool,

@@ -98,6 +98,7 @@ pub struct Behaviour {
     pub slow_read: Duration,
     pub disconnect_after: u32,
     pub validate_json: bool,
+    pub unique_prompts: bool,
 }
 
 /// Sends one request on `conn` and reads the whole response. Stream timings go into
@@ -111,7 +112,12 @@ pub async fn exchange(
     intended: Instant,
     measured: bool,
 ) -> Result<Done, Fail> {
-    let mut req = Request::new(Full::new(spec.body.clone()));
+    let body = if beh.unique_prompts {
+        unique_prompt(&spec.body)
+    } else {
+        spec.body.clone()
+    };
+    let mut req = Request::new(Full::new(body));
     *req.method_mut() = http::Method::POST;
     *req.uri_mut() = ep.path.parse().map_err(|_| Fail::new("bad_path", true))?;
     let h = req.headers_mut();
@@ -279,4 +285,19 @@ async fn read_plain(
         return Err(Fail::new("body_parse", true));
     }
     Ok(Done::Ok)
+}
+
+/// The body with the first 16 characters of its user message replaced by random hex
+/// (`build_body` pads the message, so there are always that many).
+fn unique_prompt(body: &bytes::Bytes) -> bytes::Bytes {
+    const AT: &[u8] = b"\"content\":\"";
+    let mut v = body.to_vec();
+    if let Some(i) = memchr::memmem::find(&v, AT) {
+        let start = i + AT.len();
+        if v.len() >= start + 16 {
+            let tag = format!("{:016x}", fastrand::u64(..));
+            v[start..start + 16].copy_from_slice(tag.as_bytes());
+        }
+    }
+    bytes::Bytes::from(v)
 }

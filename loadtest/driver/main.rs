@@ -195,6 +195,7 @@ fn real_main(args: Args) -> Result<(), String> {
             slow_read: Duration::from_millis(args.slow_read_ms),
             disconnect_after: args.disconnect_after.max(1),
             validate_json: args.validate_json,
+            unique_prompts: args.unique_prompts,
         },
         stats: Mutex::new(Stats::new()),
         t0,
