@@ -116,6 +116,9 @@ pub struct AnthropicDecoder {
     tool_blocks: Vec<(usize, usize)>,
     tools: usize,
     done: bool,
+    /// An event was not JSON of the expected shape (the provider broke the
+    /// protocol, as opposed to reporting an error).
+    pub unreadable: bool,
 }
 
 impl AnthropicDecoder {
@@ -127,6 +130,7 @@ impl AnthropicDecoder {
             Ok(e) => e,
             Err(e) => {
                 self.done = true;
+                self.unreadable = true;
                 out.push(StreamEvent::Error {
                     kind: ErrorKind::Upstream,
                     message: format!("provider sent an unreadable stream event: {e}"),
@@ -252,6 +256,11 @@ enum Block {
 /// Per-stream state for rendering canonical events as Anthropic events. Blocks are
 /// opened on demand and closed when the next kind starts; `message_delta` waits for
 /// the end so that usage sent after the finish reason (OpenAI's order) is included.
+///
+/// Anthropic streams one block at a time (start, deltas, stop), while OpenAI may
+/// interleave the argument deltas of parallel tool calls (index 0, 1, 0, 1). So a tool
+/// call that starts while another is open is held, with its arguments, and sent as a
+/// whole block once the open one can be closed (by text, thinking or the end).
 #[derive(Debug, Default)]
 pub struct AnthropicEncoder {
     id: String,
@@ -263,8 +272,19 @@ pub struct AnthropicEncoder {
     next_index: usize,
     /// Tool ordinal -> block index, for argument deltas.
     tool_index: Vec<(usize, usize)>,
+    /// Tool calls started while another tool block was open, in order.
+    held: Vec<HeldTool>,
     usage: Usage,
     finish: Option<FinishReason>,
+}
+
+/// A tool call waiting for the open tool block to close.
+#[derive(Debug)]
+struct HeldTool {
+    ordinal: usize,
+    id: String,
+    name: String,
+    arguments: String,
 }
 
 #[derive(Serialize)]
@@ -414,6 +434,31 @@ impl AnthropicEncoder {
         index
     }
 
+    /// Closes the open block and sends each held tool call as a whole block (the last
+    /// stays open).
+    fn release_held(&mut self, out: &mut Vec<u8>) {
+        use super::response::OutBlock;
+        for t in std::mem::take(&mut self.held) {
+            self.close_block(out);
+            let start = OutBlock::ToolUse {
+                id: &t.id,
+                name: &t.name,
+                input: input_object("{}"),
+            };
+            let i = self.open_block(Block::Tool(t.ordinal), start, out);
+            self.tool_index.push((t.ordinal, i));
+            if !t.arguments.is_empty() {
+                Self::delta(
+                    out,
+                    i,
+                    OutDelta::InputJsonDelta {
+                        partial_json: &t.arguments,
+                    },
+                );
+            }
+        }
+    }
+
     fn delta(out: &mut Vec<u8>, index: usize, delta: OutDelta<'_>) {
         emit(
             out,
@@ -441,6 +486,16 @@ impl AnthropicEncoder {
         }
         // `message_start` carries the input usage, which Anthropic sources send right
         // after the start; open the message on the first content or end event instead.
+        if matches!(
+            ev,
+            StreamEvent::TextDelta(_)
+                | StreamEvent::ThinkingDelta(_)
+                | StreamEvent::Finish(_)
+                | StreamEvent::Error { .. }
+                | StreamEvent::Done
+        ) {
+            self.release_held(out);
+        }
         match ev {
             StreamEvent::Start { .. } | StreamEvent::Usage(_) => {}
             StreamEvent::TextDelta(t) => {
@@ -464,6 +519,15 @@ impl AnthropicEncoder {
             }
             StreamEvent::ToolCallStart { index, id, name } => {
                 self.ensure_started(out);
+                if matches!(self.open, Some((Block::Tool(_), _))) {
+                    self.held.push(HeldTool {
+                        ordinal: *index,
+                        id: id.clone(),
+                        name: name.clone(),
+                        arguments: String::new(),
+                    });
+                    return;
+                }
                 let start = OutBlock::ToolUse {
                     id,
                     name,
@@ -476,8 +540,13 @@ impl AnthropicEncoder {
             }
             StreamEvent::ToolCallArgs { index, delta } => {
                 self.ensure_started(out);
-                // Deltas for a tool whose block is closed keep their own index;
-                // Anthropic clients accumulate by index.
+                if let Some(t) = self.held.iter_mut().rev().find(|t| t.ordinal == *index) {
+                    t.arguments.push_str(delta);
+                    return;
+                }
+                // Deltas for a tool whose block is closed (a tool call that went on
+                // after text or thinking began) keep their own index; Anthropic clients
+                // accumulate by index.
                 if let Some(&(_, i)) = self.tool_index.iter().find(|(t, _)| t == index) {
                     Self::delta(
                         out,
@@ -610,6 +679,93 @@ mod tests {
         assert!(evs[11].data.contains(r#""stop_reason":"tool_use""#));
         assert!(evs[11].data.contains(r#""input_tokens":10"#));
         assert!(evs[11].data.contains(r#""output_tokens":4"#));
+    }
+
+    /// Every interleaving of two parallel tool calls' argument deltas (OpenAI allows
+    /// 0, 1, 0, 1): each delta lands inside its own block, between its start and stop,
+    /// one block open at a time, and each tool's input is whole.
+    #[test]
+    fn interleaved_tool_deltas_stay_inside_their_block() {
+        let a = ["{\"ci", "ty\":\"Pa", "ris\"}"];
+        let b = ["{\"ci", "ty\":\"To", "kyo\"}"];
+        for mask in (0u32..64).filter(|m| m.count_ones() == 3) {
+            let mut evs = vec![
+                StreamEvent::Start {
+                    id: "chatcmpl-1".into(),
+                    model: "gpt".into(),
+                },
+                StreamEvent::ToolCallStart {
+                    index: 0,
+                    id: "call_a".into(),
+                    name: "weather".into(),
+                },
+            ];
+            let (mut ai, mut bi) = (0, 0);
+            for slot in 0..6 {
+                if mask & (1 << slot) != 0 {
+                    evs.push(StreamEvent::ToolCallArgs {
+                        index: 0,
+                        delta: a[ai].into(),
+                    });
+                    ai += 1;
+                } else {
+                    if bi == 0 {
+                        evs.push(StreamEvent::ToolCallStart {
+                            index: 1,
+                            id: "call_b".into(),
+                            name: "weather".into(),
+                        });
+                    }
+                    evs.push(StreamEvent::ToolCallArgs {
+                        index: 1,
+                        delta: b[bi].into(),
+                    });
+                    bi += 1;
+                }
+            }
+            evs.extend([
+                StreamEvent::Finish(FinishReason::ToolCalls),
+                StreamEvent::Done,
+            ]);
+            let mut e = AnthropicEncoder::new();
+            let mut out = Vec::new();
+            for ev in &evs {
+                e.encode(ev, &mut out);
+            }
+            let mut open: Option<u64> = None;
+            let mut inputs: Vec<(String, String)> = Vec::new();
+            for ev in events(&out) {
+                let v: serde_json::Value = serde_json::from_str(&ev.data).unwrap();
+                let index = v["index"].as_u64();
+                match ev.event.as_deref().unwrap() {
+                    "content_block_start" => {
+                        assert_eq!(open, None, "mask {mask:06b}: two blocks open");
+                        open = index;
+                        let id = v["content_block"]["id"].as_str().unwrap().to_string();
+                        inputs.push((id, String::new()));
+                    }
+                    "content_block_delta" => {
+                        assert_eq!(index, open, "mask {mask:06b}: delta outside its block");
+                        let j = v["delta"]["partial_json"].as_str().unwrap();
+                        inputs.last_mut().unwrap().1.push_str(j);
+                    }
+                    "content_block_stop" => {
+                        assert_eq!(index, open, "mask {mask:06b}");
+                        open = None;
+                    }
+                    _ => {}
+                }
+            }
+            assert_eq!(open, None);
+            assert_eq!(
+                inputs,
+                [
+                    ("call_a".to_string(), a.concat()),
+                    ("call_b".to_string(), b.concat())
+                ],
+                "mask {mask:06b}"
+            );
+        }
     }
 
     #[test]
