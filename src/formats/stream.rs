@@ -59,6 +59,9 @@ pub struct StreamStatus {
     pub error: Option<String>,
     /// The stream ended properly.
     pub done: bool,
+    /// The provider sent an event that is not what its format allows (not JSON, not
+    /// the expected shape): `error` says which; a pass-through relay must not forward it.
+    pub unreadable: bool,
 }
 
 #[derive(Debug)]
@@ -143,10 +146,16 @@ impl StreamTranslator {
 
     fn drain(&mut self, out: &mut Vec<u8>) {
         for ev in self.events.drain(..) {
-            match &mut self.decoder {
-                Decoder::OpenAi(d) => d.decode(&ev, &mut self.canonical),
-                Decoder::Anthropic(d) => d.decode(&ev, &mut self.canonical),
-            }
+            self.status.unreadable |= match &mut self.decoder {
+                Decoder::OpenAi(d) => {
+                    d.decode(&ev, &mut self.canonical);
+                    d.unreadable
+                }
+                Decoder::Anthropic(d) => {
+                    d.decode(&ev, &mut self.canonical);
+                    d.unreadable
+                }
+            };
         }
         self.render(out);
     }

@@ -326,6 +326,12 @@ impl Gateway {
         ex.release(&self.upstreams);
         let unreadable = |e| AttemptError::Protocol(format!("unreadable response body: {e}"));
         let out = if provider.format == a.api {
+            // Forwarded as is, so it must be what the client can decode.
+            if std::str::from_utf8(&body).is_err() {
+                return Err(AttemptError::Protocol(
+                    "unreadable response body: not valid UTF-8".into(),
+                ));
+            }
             ctx.usage = Some(formats::parse_usage(provider.format, &body).map_err(unreadable)?);
             if ctx.collect_answer {
                 // Only a tap wants it: a body it cannot read is simply not kept.
@@ -392,8 +398,12 @@ impl Gateway {
         // few hundred bytes): a fresh 4 KB buffer per chunk cost ~8 KB per open stream.
         let mut out: Vec<u8> = Vec::new();
         // Pass-through: the unfinished last event of what the provider sent so far.
-        // Only whole events are written, so the scrubber sees every secret whole.
+        // Only whole events are written, so the scrubber sees every secret whole, and
+        // each is checked (UTF-8, readable) before it is.
         let mut partial: Vec<u8> = Vec::new();
+        let mut whole: Vec<u8> = Vec::new();
+        // Pass-through: why the relay stopped at an event the client could not read.
+        let mut unusable: Option<String> = None;
         // `true` when the client went away; either way the usage seen is recorded.
         let gone = loop {
             let chunk = tokio::select! {
@@ -407,8 +417,11 @@ impl Gateway {
             match chunk {
                 Ok(Some(bytes)) => match (&mut observer, &mut translator) {
                     (Some(o), _) => {
-                        o.observe(&bytes);
-                        complete_events(&mut partial, &bytes, &mut out);
+                        complete_events(&mut partial, &bytes, &mut whole);
+                        if let Err(why) = relay_events(o, &whole, &mut out) {
+                            unusable = Some(why);
+                        }
+                        whole.clear();
                     }
                     (_, Some(t)) => t.feed(&bytes, &mut out),
                     _ => {}
@@ -417,14 +430,20 @@ impl Gateway {
                     (Some(o), _) => {
                         if !partial.is_empty() {
                             // A last event without its blank line: terminate it.
-                            out.append(&mut partial);
-                            if !out.ends_with(b"\n") {
-                                out.push(b'\n');
+                            if !partial.ends_with(b"\n") {
+                                partial.push(b'\n');
                             }
-                            out.push(b'\n');
+                            partial.push(b'\n');
+                            if let Err(why) = relay_events(o, &partial, &mut out) {
+                                unusable = Some(why);
+                            }
                         }
                         o.finish();
-                        if let Some(msg) = o.status().error.clone().filter(|_| !o.status().done) {
+                        if unusable.is_some() {
+                            // Told below, in the client's format.
+                        } else if let Some(msg) =
+                            o.status().error.clone().filter(|_| !o.status().done)
+                        {
                             out.extend_from_slice(&stream_error_event(
                                 api,
                                 ErrorKind::Upstream,
@@ -458,12 +477,31 @@ impl Gateway {
                     broken = true;
                 }
             }
+            if let Some(why) = &unusable {
+                if !broken {
+                    // Not forwarded: the SDKs fail on it (bad JSON, bad UTF-8) or take
+                    // the cut-off answer as complete. The client's stream ends with an
+                    // error event in its own format instead.
+                    out.extend_from_slice(&stream_error_event(
+                        api,
+                        ErrorKind::Upstream,
+                        &format!("{why}; the answer is incomplete"),
+                    ));
+                    ctx.error = Some("unusable_stream".into());
+                    broken = true;
+                }
+            }
             let status = match (&observer, &translator) {
                 (Some(o), _) => o.status().clone(),
                 (_, Some(t)) => t.status().clone(),
                 _ => Default::default(),
             };
             if !committed {
+                if let Some(why) = unusable.as_ref().filter(|_| !status.produced) {
+                    return Err(AttemptError::Protocol(format!(
+                        "unusable stream before any content: {why}"
+                    )));
+                }
                 if let Some(msg) = status.error.as_ref().filter(|_| !status.produced) {
                     return Err(AttemptError::Protocol(format!(
                         "stream error before any content: {}",
@@ -554,6 +592,52 @@ impl Gateway {
         ctx.ttfb = Some(ctx.started.elapsed());
         session.write_response_header(Box::new(resp), false).await
     }
+}
+
+/// Pass-through: copies the whole SSE events in `events` to `out`, each after the
+/// observer read it, up to the first one a client could not read (not UTF-8, or not
+/// what the format allows); says why it stopped there.
+fn relay_events(o: &mut StreamObserver, events: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
+    let mut rest = events;
+    while !rest.is_empty() {
+        let end = first_event_end(rest).unwrap_or(rest.len());
+        let (event, tail) = rest.split_at(end);
+        if std::str::from_utf8(event).is_err() {
+            return Err("the provider sent a stream event that is not valid UTF-8".into());
+        }
+        o.observe(event);
+        if o.status().unreadable {
+            return Err(o
+                .status()
+                .error
+                .clone()
+                .unwrap_or_else(|| "the provider sent an unreadable stream event".into()));
+        }
+        out.extend_from_slice(event);
+        rest = tail;
+    }
+    Ok(())
+}
+
+/// Where the first event of `b` ends: after its blank line (`\n\n`, `\r\n\r\n`, `\r\r`,
+/// or a mix).
+fn first_event_end(b: &[u8]) -> Option<usize> {
+    let mut line_start = 0;
+    let mut pos = 0;
+    while let Some(rel) = memchr::memchr2(b'\n', b'\r', &b[pos..]) {
+        let end = pos + rel;
+        let next = if b[end] == b'\r' && b.get(end + 1) == Some(&b'\n') {
+            end + 2
+        } else {
+            end + 1
+        };
+        if end == line_start {
+            return Some(next);
+        }
+        line_start = next;
+        pos = next;
+    }
+    None
 }
 
 /// Appends to `out` the complete SSE events of `partial` followed by `chunk`, and
@@ -691,6 +775,41 @@ fn upstream_header(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn events_are_split_one_by_one() {
+        let stream = b"data: {\"a\":1}\n\ndata: {\"b\":2}\r\n\r\nevent: x\r\rdata: 3\n\n";
+        let mut rest = &stream[..];
+        let mut got = Vec::new();
+        while let Some(end) = first_event_end(rest) {
+            got.push(&rest[..end]);
+            rest = &rest[end..];
+        }
+        assert!(rest.is_empty());
+        assert_eq!(
+            got,
+            [
+                &b"data: {\"a\":1}\n\n"[..],
+                b"data: {\"b\":2}\r\n\r\n",
+                b"event: x\r\r",
+                b"data: 3\n\n"
+            ]
+        );
+        assert_eq!(first_event_end(b"data: 1\n"), None);
+    }
+
+    #[test]
+    fn the_relay_stops_at_what_a_client_cannot_read() {
+        let good = b"data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n";
+        for bad in [&b"data: {not json\n\n"[..], b"data: {\"x\":\"\xff\"}\n\n"] {
+            let mut o = StreamObserver::new(ApiFormat::OpenAi);
+            let mut out = Vec::new();
+            let events = [&good[..], bad, good].concat();
+            let why = relay_events(&mut o, &events, &mut out).unwrap_err();
+            assert_eq!(out, good, "only the readable event before it went out");
+            assert!(why.contains("UTF-8") || why.contains("unreadable"), "{why}");
+        }
+    }
 
     #[test]
     fn only_whole_events_are_passed_on_wherever_the_chunks_are_cut() {

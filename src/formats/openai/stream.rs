@@ -79,6 +79,9 @@ pub struct OpenAiDecoder {
     refused: bool,
     /// Tool-call indexes that have had their start event.
     tools_started: Vec<usize>,
+    /// An event was not JSON of the expected shape (the provider broke the
+    /// protocol, as opposed to reporting an error).
+    pub unreadable: bool,
 }
 
 impl OpenAiDecoder {
@@ -98,6 +101,7 @@ impl OpenAiDecoder {
                     kind: ErrorKind::Upstream,
                     message: format!("provider sent an unreadable stream chunk: {e}"),
                 });
+                self.unreadable = true;
                 self.done = true;
                 return;
             }
