@@ -232,3 +232,54 @@ models:
         .unwrap();
     assert_eq!(ready.status(), 200);
 }
+
+/// #16 defect 5: a replica that dies under steady traffic costs no client request
+/// while another is healthy. A refused connect sent nothing, so the next replica
+/// gets the request at once (inside the same attempt), and the dead one is skipped
+/// until its health check marks it down.
+#[test]
+fn a_replica_that_dies_costs_no_client_request() {
+    let one = Mock::start();
+    let two = Mock::start();
+    let yaml = format!(
+        r#"
+listen: "{{listen}}"
+admin_listen: "{{admin}}"
+providers:
+  replicas:
+    type: openai
+    base_url: "{base}/v1"
+    api_key: local-key-123
+    addresses: ["127.0.0.1:{a}", "127.0.0.1:{b}"]
+    health_check: {{ path: /__mock/health, interval_ms: 300, unhealthy_after: 2 }}
+models:
+  local: {{ targets: [ {{ provider: replicas, model: llama }} ] }}
+"#,
+        base = one.base(),
+        a = one.port,
+        b = two.port
+    );
+    let gw = Gateway::start(&yaml);
+    for _ in 0..20 {
+        assert_eq!(gw.post("/v1/chat/completions", &hello("local")).status, 200);
+    }
+    drop(two);
+    let started = Instant::now();
+    let mut served = 0;
+    // Past the health check's detection time (2 × 300 ms) and well beyond.
+    while started.elapsed() < Duration::from_millis(2000) {
+        let r = gw.post("/v1/chat/completions", &hello("local"));
+        assert_eq!(
+            r.status,
+            200,
+            "request {served} after the kill: {}",
+            r.text()
+        );
+        assert_eq!(r.header("x-switchyard-attempts"), Some("1"));
+        served += 1;
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(served > 50, "{served}");
+    let log = gw.log_text();
+    assert!(!log.contains("failed: connect_error"), "{log}");
+}

@@ -29,7 +29,7 @@ use pingora_load_balancing::LoadBalancer;
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long an idle pooled upstream connection is kept.
 const POOL_IDLE: Duration = Duration::from_secs(60);
@@ -51,6 +51,9 @@ pub struct Upstreams {
     peers: HashMap<String, ArcSwap<Vec<SocketAddr>>>,
     /// Providers with `addresses`: replicas behind a health-checked load balancer.
     balanced: HashMap<String, Arc<LoadBalancer<RoundRobin>>>,
+    /// Replicas that refused a connection, skipped until the time given (see
+    /// [`Upstreams::send`]).
+    refused: std::sync::Mutex<HashMap<SocketAddr, Instant>>,
     providers: Vec<Arc<Provider>>,
 }
 
@@ -145,6 +148,10 @@ impl AttemptError {
         }
     }
 }
+
+/// A failed send, and the replica's address when the request was never written to
+/// it (a failed connect), so it may go to another replica.
+struct Unsent(AttemptError, Option<SocketAddr>);
 
 /// Whether a request that failed on a reused connection (or HTTP/2 stream) may be sent
 /// again on a fresh one: only when the connection was stale or the provider refused the
@@ -312,6 +319,7 @@ impl Upstreams {
             pool: pool::Pool::new(POOL_IDLE),
             peers,
             balanced,
+            refused: Default::default(),
             providers: config.providers.clone(),
         }
     }
@@ -336,9 +344,16 @@ impl Upstreams {
 
     fn peer(&self, p: &Provider, t: &Timeouts) -> Result<HttpPeer, AttemptError> {
         let addr = if let Some(lb) = self.balanced.get(&p.name) {
-            let backend = lb.select(b"", 256).ok_or_else(|| {
-                AttemptError::Connect(format!("no healthy address among {:?}", p.addresses))
-            })?;
+            let refused = self.refused_now();
+            let backend = lb
+                .select_with(b"", 256, |b, healthy| {
+                    healthy && b.addr.as_inet().is_none_or(|a| !refused.contains(a))
+                })
+                // Every healthy replica refused lately: try them anyway.
+                .or_else(|| lb.select(b"", 256))
+                .ok_or_else(|| {
+                    AttemptError::Connect(format!("no healthy address among {:?}", p.addresses))
+                })?;
             backend.addr.as_inet().copied().ok_or_else(|| {
                 AttemptError::Connect("replica address is not an IP address".into())
             })?
@@ -373,8 +388,34 @@ impl Upstreams {
         Ok(peer)
     }
 
-    /// Sends one request and waits for the response header. A pooled connection that
-    /// turns out to be closed is retried once on a fresh one (not a new attempt).
+    /// Replicas that refused a connection and are still skipped.
+    fn refused_now(&self) -> Vec<SocketAddr> {
+        let mut map = self.refused.lock().unwrap_or_else(|e| e.into_inner());
+        if map.is_empty() {
+            return Vec::new();
+        }
+        let now = Instant::now();
+        map.retain(|_, until| *until > now);
+        map.keys().copied().collect()
+    }
+
+    /// How long a replica that refused a connection is skipped: until its health
+    /// check has had the chance to mark it down (which then keeps it out until the
+    /// check passes again).
+    fn refusal_hold(p: &Provider) -> Duration {
+        p.health_check
+            .as_ref()
+            .map_or(Duration::from_secs(10), |h| {
+                h.interval.saturating_mul(h.unhealthy_after as u32 + 1) + h.timeout
+            })
+    }
+
+    /// Sends one request and waits for the response header.
+    ///
+    /// A provider with replicas (`addresses`): a connection a replica refuses (or
+    /// that fails before the request was written) sent nothing, so the next replica
+    /// is tried at once, whatever `retries` says, and the refusing one is skipped
+    /// until its health check catches up (HAProxy's `redispatch`).
     pub async fn send(
         &self,
         provider: &Provider,
@@ -382,7 +423,44 @@ impl Upstreams {
         header: &RequestHeader,
         body: &Bytes,
     ) -> Result<Exchange, AttemptError> {
-        let peer = self.peer(provider, timeouts)?;
+        let replicas = if self.balanced.contains_key(&provider.name) {
+            provider.addresses.len()
+        } else {
+            1
+        };
+        let mut last = None;
+        for _ in 0..replicas {
+            let peer = self.peer(provider, timeouts)?;
+            match self.send_to(provider, peer, timeouts, header, body).await {
+                Err(Unsent(e, Some(addr))) if replicas > 1 => {
+                    debug!(
+                        "replica {addr} of {} refused: {e:?}; trying the next",
+                        provider.name
+                    );
+                    self.refused
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(addr, Instant::now() + Self::refusal_hold(provider));
+                    last = Some(e);
+                }
+                Err(Unsent(e, _)) => return Err(e),
+                Ok(x) => return Ok(x),
+            }
+        }
+        Err(last.unwrap_or_else(|| AttemptError::Connect("no replica accepted".into())))
+    }
+
+    /// [`Self::send`] to one peer. A pooled connection that turns out to be closed is
+    /// retried once on a fresh one (not a new attempt).
+    async fn send_to(
+        &self,
+        provider: &Provider,
+        peer: HttpPeer,
+        timeouts: &Timeouts,
+        header: &RequestHeader,
+        body: &Bytes,
+    ) -> Result<Exchange, Unsent> {
+        let sent = |e| Unsent(e, None);
         for try_fresh in [false, true] {
             let pooled = if try_fresh {
                 None
@@ -394,7 +472,11 @@ impl Upstreams {
                 Some(s) => s,
                 // Boxed: the connectors' futures (TLS, HTTP/2 handshake) are ~8 KB and
                 // would otherwise be part of every request's future, pooled or not.
-                None => Box::pin(self.connect(provider, &peer, try_fresh)).await?,
+                None => match Box::pin(self.connect(provider, &peer, try_fresh)).await {
+                    Ok(s) => s,
+                    // Nothing was written: another replica may take the request.
+                    Err(e) => return Err(Unsent(e, peer.address().as_inet().copied())),
+                },
             };
             // The connectors apply connect timeouts only; I/O timeouts are per session.
             session.set_read_timeout(peer.options.read_timeout);
@@ -421,10 +503,10 @@ impl Upstreams {
                     );
                     continue;
                 }
-                Err(e) => return Err(AttemptError::from_pingora(&e)),
+                Err(e) => return Err(sent(AttemptError::from_pingora(&e))),
             }
         }
-        Err(AttemptError::Connect("no connection".into()))
+        Err(sent(AttemptError::Connect("no connection".into())))
     }
 
     /// A free stream on an open HTTP/2 connection, else an idle HTTP/1 connection
