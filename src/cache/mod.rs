@@ -23,8 +23,8 @@ use crate::formats::model::ChatResponse;
 use crate::metrics;
 use crate::state::redis::RedisLink;
 use moka::notification::RemovalCause;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// What an entry costs beyond its serialised bytes (key, `Arc`, moka's node).
@@ -79,8 +79,15 @@ struct RedisTier {
 
 pub struct Cache {
     memory: moka::sync::Cache<Key, Arc<Entry>>,
-    /// Bytes of the entries moka holds (what `switchyard_cache_bytes` shows).
-    bytes: Arc<AtomicU64>,
+    /// Bytes of the entries moka holds (what `switchyard_cache_bytes` shows, set
+    /// after each fill and removal). Counted up after an insert and down by the
+    /// eviction listener, so it can dip below zero for a moment.
+    bytes: Arc<AtomicI64>,
+    /// One fill at a time: insert, then evict what it pushed over the bound, then
+    /// publish the figure, so the gauge never shows more than `max_bytes`.
+    filling: Mutex<()>,
+    /// The figure last published (`switchyard_cache_bytes`).
+    shown: AtomicU64,
     redis: Option<RedisTier>,
     max_entry_bytes: u64,
     clock: Clock,
@@ -101,15 +108,14 @@ impl Cache {
     }
 
     pub fn with_clock(config: &CacheConfig, clock: Clock) -> Self {
-        let bytes = Arc::new(AtomicU64::new(0));
+        let bytes = Arc::new(AtomicI64::new(0));
         let held = bytes.clone();
         let memory = moka::sync::Cache::builder()
             .max_capacity(config.max_bytes)
             .weigher(|_: &Key, e: &Arc<Entry>| e.size)
             .expire_after(Lifetime)
             .eviction_listener(move |_, e: Arc<Entry>, cause| {
-                let now = held.fetch_sub(u64::from(e.size), Ordering::Relaxed) - u64::from(e.size);
-                metrics::CACHE_BYTES.set(now as i64);
+                held.fetch_sub(i64::from(e.size), Ordering::Relaxed);
                 let reason = match cause {
                     RemovalCause::Size => "size",
                     RemovalCause::Expired => "expired",
@@ -130,6 +136,8 @@ impl Cache {
         Cache {
             memory,
             bytes,
+            filling: Mutex::new(()),
+            shown: AtomicU64::new(0),
             redis,
             max_entry_bytes: config.max_entry_bytes,
             clock,
@@ -141,9 +149,15 @@ impl Cache {
         self.redis.as_ref().map(|r| &r.link)
     }
 
-    /// Bytes held in process.
+    /// Bytes held in process, as last published.
     pub fn bytes(&self) -> u64 {
-        self.bytes.load(Ordering::Relaxed)
+        self.shown.load(Ordering::Relaxed)
+    }
+
+    fn publish(&self) {
+        let now = self.bytes.load(Ordering::Relaxed).max(0) as u64;
+        self.shown.store(now, Ordering::Relaxed);
+        metrics::CACHE_BYTES.set(now as i64);
     }
 
     /// A fresh entry no older than `max_age` (the request's `Cache-Control:
@@ -153,7 +167,12 @@ impl Cache {
         if let Some(entry) = self.memory.get(key) {
             match freshness(&entry, now, max_age) {
                 Fresh::Yes(age) => return Some(Found { entry, age }),
-                Fresh::Expired => self.memory.invalidate(key),
+                Fresh::Expired => {
+                    let _one = self.filling.lock().unwrap_or_else(|e| e.into_inner());
+                    self.memory.invalidate(key);
+                    self.memory.run_pending_tasks();
+                    self.publish();
+                }
                 Fresh::TooOld => {}
             }
         }
@@ -231,18 +250,21 @@ impl Cache {
         } else {
             entry
         };
-        let size = u64::from(entry.size);
-        metrics::CACHE_BYTES.set((self.bytes.fetch_add(size, Ordering::Relaxed) + size) as i64);
+        let size = i64::from(entry.size);
+        let _one = self.filling.lock().unwrap_or_else(|e| e.into_inner());
         self.memory.insert(key, entry);
+        self.bytes.fetch_add(size, Ordering::Relaxed);
         // Evicts at once what the insert pushed over the bound (moka batches its
         // maintenance otherwise, and the bound would lag behind by a batch).
         self.memory.run_pending_tasks();
+        self.publish();
     }
 
     /// Drops one entry from every tier; whether moka or Redis had it.
     pub async fn remove(&self, key: &Key) -> Result<bool, String> {
         let in_memory = self.memory.remove(key).is_some();
         self.memory.run_pending_tasks();
+        self.publish();
         let Some(r) = &self.redis else {
             return Ok(in_memory);
         };
@@ -261,6 +283,7 @@ impl Cache {
     pub async fn clear(&self) -> Result<u64, String> {
         self.memory.invalidate_all();
         self.memory.run_pending_tasks();
+        self.publish();
         let Some(r) = &self.redis else { return Ok(0) };
         let pattern = format!("{}*", r.prefix);
         let (mut cursor, mut deleted) = (0u64, 0u64);
@@ -381,6 +404,33 @@ mod tests {
         let held: u64 = c.memory.iter().map(|(_, e)| u64::from(e.size)).sum();
         assert_eq!(held, c.bytes());
         assert!(c.memory.entry_count() < 200 && c.memory.entry_count() > 0);
+    }
+
+    #[test]
+    fn concurrent_fills_never_show_more_than_the_bound() {
+        let max = 64 * 1024;
+        let (c, _) = cache(max);
+        let c = Arc::new(c);
+        let threads: Vec<_> = (0..4u8)
+            .map(|t| {
+                let c = c.clone();
+                std::thread::spawn(move || {
+                    for i in 0..200u8 {
+                        let mut key = [i; 32];
+                        key[0] = t;
+                        let text = "z".repeat(1000 + usize::from(i) * 7);
+                        c.put(key, answer(&text), Duration::from_secs(300));
+                        assert!(c.bytes() <= max, "{} > {max}", c.bytes());
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        c.memory.run_pending_tasks();
+        let held: u64 = c.memory.iter().map(|(_, e)| u64::from(e.size)).sum();
+        assert_eq!(held, c.bytes());
     }
 
     #[test]
