@@ -48,7 +48,15 @@ fn gateway(keys: &str) -> (Pipeline, Arc<Config>) {
     );
     let config = Arc::new(Config::from_yaml(&yaml, "bench", &|_: &str| None).unwrap());
     let limiter = Arc::new(Limiter::new(&config));
-    (Pipeline::new(&config, &limiter, None), config)
+    (
+        Pipeline::new(
+            &config,
+            &limiter,
+            None,
+            &Arc::new(switchyard::memo::ThinkingMemo::new()),
+        ),
+        config,
+    )
 }
 
 fn bench_pipeline(c: &mut Criterion) {

@@ -8,6 +8,7 @@
 //! - [`pipeline`]: the request stages (key, allowlist, limits) and completion taps.
 //! - [`state`]: per-key limit state, in process or in Redis.
 //! - [`cache`]: the response cache (moka in process, optionally Redis).
+//! - [`memo`]: signed reasoning kept for OpenAI clients' tool loops to Anthropic.
 //! - [`admin`], [`metrics`]: `/healthz`, `/readyz`, `/metrics` on the admin listener.
 //! - [`shutdown`]: SIGTERM drains in-flight requests, then exits.
 
@@ -16,6 +17,7 @@ pub mod cache;
 pub mod config;
 pub mod formats;
 pub mod logsink;
+pub mod memo;
 pub mod metrics;
 pub mod net;
 pub mod pipeline;

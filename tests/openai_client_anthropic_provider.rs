@@ -353,3 +353,80 @@ fn streamed_thinking_max_tokens_and_midstream_error() {
     assert_eq!(last["error"]["message"], "Overloaded");
     assert!(!data.contains(&json!("[DONE]")));
 }
+
+/// #16 defect 7: an OpenAI client in a tool loop with reasoning on, against an
+/// Anthropic provider. The client gets the reasoning without its signature and sends
+/// back only the tool calls; Anthropic requires the signed thinking block in front
+/// of them. The gateway keeps it under the tool call's id and puts it back, turn
+/// after turn, for the same gateway key only.
+#[test]
+fn a_three_turn_tool_loop_with_thinking_keeps_the_signed_blocks() {
+    let mock = Mock::start_with(&["--api-key", ANTHROPIC_KEY]);
+    let yaml = two_provider_config(
+        &mock,
+        "  claude: { targets: [ { provider: anth, model: \"mock:fixture=anthropic/message_thinking_tools.json\" } ] }",
+    )
+    .replace(
+        "providers:",
+        "keys: [ { name: a, key: key-a-0123456789 }, { name: b, key: key-b-0123456789 } ]\nproviders:",
+    );
+    let gw = Gateway::start(&yaml);
+    let fixture: Value =
+        serde_json::from_slice(&fixture("anthropic/message_thinking_tools.json")).unwrap();
+    let signed = fixture["content"][0].clone();
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}]);
+    let send = |key: &str, messages: &Value, stream: bool| {
+        let body = json!({"model": "claude", "reasoning_effort": "low", "tools": tools,
+                          "messages": messages, "stream": stream});
+        let auth = format!("Bearer {key}");
+        gw.post_raw(
+            "/v1/chat/completions",
+            serde_json::to_vec(&body).unwrap(),
+            &[("authorization", auth.as_str())],
+        )
+    };
+    let mut messages = json!([{"role": "user", "content": "Weather in Paris, twice?"}]);
+    for turn in 0..3 {
+        let r = send("key-a-0123456789", &messages, false);
+        assert_eq!(r.status, 200, "turn {turn}: {}", r.text());
+        let msg = r.json()["choices"][0]["message"].clone();
+        let call = msg["tool_calls"][0].clone();
+        assert_eq!(call["id"], "toolu_01ThkLoopWeatherParis9");
+        assert!(msg["reasoning_content"].is_string(), "{msg}");
+        let sent = mock.last_body();
+        // Every earlier assistant turn went upstream with its signed thinking first.
+        let assistants: Vec<&Value> = sent["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["role"] == "assistant")
+            .collect();
+        assert_eq!(assistants.len(), turn, "turn {turn}: {sent}");
+        for a in assistants {
+            assert_eq!(a["content"][0], signed, "turn {turn}: {a}");
+            assert_eq!(a["content"][1]["type"], "tool_use", "turn {turn}: {a}");
+        }
+        // The client echoes what an OpenAI SDK keeps: tool calls, maybe the reasoning
+        // text (unsigned), and the tool result.
+        let mut echoed = json!({"role": "assistant", "content": null, "tool_calls": [call]});
+        if turn == 1 {
+            echoed["reasoning_content"] = msg["reasoning_content"].clone();
+        }
+        messages.as_array_mut().unwrap().push(echoed);
+        messages.as_array_mut().unwrap().push(json!({"role": "tool",
+            "tool_call_id": "toolu_01ThkLoopWeatherParis9", "content": "18°C"}));
+    }
+    // Another key sending the same tool call ids gets nothing back.
+    let r = send("key-b-0123456789", &messages, false);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = mock.last_body();
+    for a in sent["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "assistant")
+    {
+        assert_ne!(a["content"][0]["type"], "thinking", "{a}");
+    }
+}

@@ -32,6 +32,9 @@
 //!   (streams included; an interrupted one, or one that reported no usage, keeps
 //!   its reservation, since what the provider billed is unknown) and ends the
 //!   concurrency hold. r: `grant`, `usage`, `usage_complete`.
+//! - [`RememberThinking`] — keeps the signed thinking of an Anthropic answer with
+//!   tool calls that went to an OpenAI client ([`crate::memo`]). r: `remember_thinking`,
+//!   `answer`, `key`.
 //! - [`cache::Fill`] — stores `answer` under the looked-up key when the response was
 //!   a complete success. r: `cache`, `answer`, `status`, `usage_complete`,
 //!   `client_gone`.
@@ -48,6 +51,7 @@ pub mod cache;
 use crate::cache::Cache;
 use crate::config::Config;
 use crate::formats::model::ChatResponse;
+use crate::memo::ThinkingMemo;
 use crate::metrics;
 use crate::proxy::ctx::RequestCtx;
 use crate::proxy::error::GatewayError;
@@ -109,6 +113,7 @@ impl Stage {
 /// One completion tap.
 pub enum Tap {
     Settle(admit::Settle),
+    RememberThinking(RememberThinking),
     CacheFill(cache::Fill),
     KeyMetrics(KeyMetrics),
 }
@@ -117,6 +122,7 @@ impl Tap {
     fn on_complete(&self, ctx: &mut RequestCtx) {
         match self {
             Tap::Settle(t) => t.on_complete(ctx),
+            Tap::RememberThinking(t) => t.on_complete(ctx),
             Tap::CacheFill(t) => t.on_complete(ctx),
             Tap::KeyMetrics(t) => t.on_complete(ctx),
         }
@@ -129,7 +135,12 @@ pub struct Pipeline {
 }
 
 impl Pipeline {
-    pub fn new(config: &Arc<Config>, limiter: &Arc<Limiter>, cache: Option<&Arc<Cache>>) -> Self {
+    pub fn new(
+        config: &Arc<Config>,
+        limiter: &Arc<Limiter>,
+        cache: Option<&Arc<Cache>>,
+        memo: &Arc<ThinkingMemo>,
+    ) -> Self {
         let mut stages = vec![Stage::Authenticate(auth::Authenticate::new(config.clone()))];
         let mut taps = Vec::new();
         if config.keys.iter().any(|k| !k.limits.is_empty()) {
@@ -139,6 +150,10 @@ impl Pipeline {
             )));
             taps.push(Tap::Settle(admit::Settle::new(limiter.clone())));
         }
+        taps.push(Tap::RememberThinking(RememberThinking {
+            config: config.clone(),
+            memo: memo.clone(),
+        }));
         if let Some(cache) = cache {
             stages.push(Stage::Cache(cache::Lookup::new(
                 config.clone(),
@@ -179,6 +194,29 @@ impl Pipeline {
             t.on_complete(ctx);
         }
     }
+}
+
+/// Tap: the signed thinking of a complete answer, kept for the client's next turn.
+pub struct RememberThinking {
+    config: Arc<Config>,
+    memo: Arc<ThinkingMemo>,
+}
+
+impl RememberThinking {
+    fn on_complete(&self, ctx: &mut RequestCtx) {
+        if !ctx.remember_thinking || ctx.status != 200 || !ctx.usage_complete {
+            return;
+        }
+        if let Some(answer) = &ctx.answer {
+            self.memo.remember(tenant(&self.config, ctx.key), answer);
+        }
+    }
+}
+
+/// The gateway key's name, which scopes per-key state ("" on an open gateway).
+pub fn tenant(config: &Config, key: Option<usize>) -> &str {
+    key.and_then(|i| config.keys.get(i))
+        .map_or("", |k| k.name.as_str())
 }
 
 /// Requests and settled tokens per gateway key. Labels are configured key names, or

@@ -13,7 +13,7 @@ use super::error::GatewayError;
 use super::scrub::write_body;
 use super::Gateway;
 use crate::config::Provider;
-use crate::formats::model::{ChatRequest, ErrorKind};
+use crate::formats::model::{ChatRequest, ErrorKind, Reasoning};
 use crate::formats::stream::{StreamObserver, StreamTranslator};
 use crate::formats::{self, ApiFormat, EncodeOptions};
 use crate::metrics;
@@ -52,6 +52,8 @@ struct Attempt<'a> {
     body: Bytes,
     include_usage: bool,
     dropped: Vec<Cow<'a, str>>,
+    /// Keep the answer's signed thinking for the client's next turn.
+    remember_thinking: bool,
 }
 
 impl Gateway {
@@ -75,10 +77,22 @@ impl Gateway {
             .get("anthropic-beta")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let tenant = crate::pipeline::tenant(&self.config, ctx.key);
         'candidates: for cand in &plan {
             let provider = &cand.provider;
-            let (upstream_body, dropped) = self.upstream_body(api, body, cand, &mut canonical)?;
+            let (upstream_body, dropped) =
+                self.upstream_body(api, body, cand, &mut canonical, tenant)?;
             let include_usage = canonical.as_ref().is_none_or(|r| r.include_usage);
+            // An OpenAI client cannot carry signed thinking back (see `crate::memo`).
+            let remember_thinking = api == ApiFormat::OpenAi
+                && provider.format == ApiFormat::Anthropic
+                && canonical.as_ref().is_some_and(|r| {
+                    !r.tools.is_empty()
+                        && matches!(
+                            r.reasoning,
+                            Some(Reasoning::Effort(_) | Reasoning::BudgetTokens(_))
+                        )
+                });
             let header = upstream_header(
                 provider,
                 upstream_body.len(),
@@ -98,6 +112,7 @@ impl Gateway {
                 body: Bytes::from(upstream_body),
                 include_usage,
                 dropped,
+                remember_thinking,
             };
             let mut retry = 0;
             loop {
@@ -213,6 +228,7 @@ impl Gateway {
         body: &'b [u8],
         cand: &Candidate,
         canonical: &mut Option<ChatRequest<'b>>,
+        tenant: &str,
     ) -> Result<(Vec<u8>, Vec<Cow<'b, str>>), GatewayError> {
         let provider = &cand.provider;
         if provider.format == api {
@@ -222,6 +238,9 @@ impl Gateway {
             Some(r) => r,
             None => canonical.insert(formats::parse_request(api, body)?),
         };
+        if provider.format == ApiFormat::Anthropic && api == ApiFormat::OpenAi {
+            self.memo.restore(tenant, req);
+        }
         let mut dropped = req.dropped.clone();
         let opts = EncodeOptions {
             model: &cand.model,
@@ -278,6 +297,10 @@ impl Gateway {
             }
         };
         let (ex, body) = fetched?;
+        if a.remember_thinking {
+            ctx.remember_thinking = true;
+            ctx.collect_answer = true;
+        }
         ctx.provider = Some(provider.name.clone());
         ctx.upstream_model = Some(a.cand.model.clone());
         match body {

@@ -28,6 +28,9 @@ pub struct RequestCtx {
     pub cache: Option<CacheState>,
     /// A tap needs the complete answer: the attempt loop assembles it into `answer`.
     pub collect_answer: bool,
+    /// An Anthropic answer to an OpenAI client that may carry signed thinking with
+    /// tool calls: kept for the next turn ([`crate::memo`]).
+    pub remember_thinking: bool,
     /// The complete answer (a stream's events put together), when collected and the
     /// response ended properly.
     pub answer: Option<ChatResponse>,
@@ -66,6 +69,7 @@ impl RequestCtx {
             limited: None,
             cache: None,
             collect_answer: false,
+            remember_thinking: false,
             answer: None,
             model: None,
             stream: false,

@@ -45,6 +45,7 @@ use crate::cache::Cache;
 use crate::config::{Config, Provider};
 use crate::formats::model::{ChatResponse, ErrorKind};
 use crate::formats::{self, ApiFormat, Envelope};
+use crate::memo::ThinkingMemo;
 use crate::metrics;
 use crate::pipeline::cache::{CacheState, Outcome};
 use crate::pipeline::{ClientRequest, Flow, Head, Pipeline};
@@ -67,6 +68,8 @@ pub struct Gateway {
     router: Arc<Router>,
     upstreams: Arc<Upstreams>,
     pipeline: Pipeline,
+    /// Signed thinking kept for OpenAI clients' tool loops ([`crate::memo`]).
+    memo: Arc<ThinkingMemo>,
     /// Every response body and stream write goes through it (see [`scrub`]).
     scrub: Scrubber,
 }
@@ -80,12 +83,14 @@ impl Gateway {
     ) -> Self {
         let config = router.config().clone();
         let scrub = Scrubber::new(&config.secrets());
-        let pipeline = Pipeline::new(&config, limiter, cache);
+        let memo = Arc::new(ThinkingMemo::new());
+        let pipeline = Pipeline::new(&config, limiter, cache, &memo);
         Gateway {
             config,
             router,
             upstreams,
             pipeline,
+            memo,
             scrub,
         }
     }
