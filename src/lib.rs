@@ -12,6 +12,18 @@
 //! - [`admin`], [`metrics`]: `/healthz`, `/readyz`, `/metrics` on the admin listener.
 //! - [`shutdown`]: SIGTERM drains in-flight requests, then exits.
 
+// Nothing reachable from network input may panic: library code handles every
+// failure (tests are exempt; the few start-up invariants say why they hold).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::unreachable
+    )
+)]
+
 pub mod admin;
 pub mod cache;
 pub mod config;

@@ -1,6 +1,10 @@
 //! Prometheus metrics, registered in the default registry (the one Pingora's own
 //! metrics use). Label values come from closed sets: API names, HTTP status codes
 //! the gateway sends, configured provider and key names, and closed outcome labels.
+//!
+//! Registration `expect`s: it runs once, at start-up (`init`), with constant names,
+//! and fails only on a duplicate name, a programming error every test run catches.
+#![allow(clippy::expect_used)]
 
 use prometheus::{
     register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,

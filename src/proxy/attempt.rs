@@ -317,8 +317,12 @@ impl Gateway {
     /// Reads a provider error response into an `AttemptError::Status`.
     async fn status_error(&self, provider: &Provider, mut ex: Exchange) -> AttemptError {
         let status = ex.status();
-        let h = &ex.header().headers;
-        let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let h = ex.header();
+        let header = |n: &str| {
+            h.and_then(|h| h.headers.get(n))
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         let retry_after = parse_retry_after(
             header("retry-after-ms").as_deref(),
             header("retry-after").as_deref(),
@@ -732,10 +736,10 @@ fn breaker_outcome(e: &AttemptError) -> Outcome {
 }
 
 /// The provider's own request id, passed on for support tickets.
-fn upstream_request_id(h: &ResponseHeader) -> Option<String> {
-    h.headers
-        .get("request-id")
-        .or_else(|| h.headers.get("x-request-id"))
+fn upstream_request_id(h: Option<&ResponseHeader>) -> Option<String> {
+    let h = &h?.headers;
+    h.get("request-id")
+        .or_else(|| h.get("x-request-id"))
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
 }

@@ -211,14 +211,14 @@ impl Drop for Exchange {
 }
 
 impl Exchange {
-    pub fn header(&self) -> &ResponseHeader {
-        self.session
-            .response_header()
-            .expect("exchange() returns only once the response header is read")
+    /// The response header (`exchange` returns only once it was read, so it is
+    /// there; `None` is not expected).
+    pub fn header(&self) -> Option<&ResponseHeader> {
+        self.session.response_header()
     }
 
     pub fn status(&self) -> u16 {
-        self.header().status.as_u16()
+        self.header().map_or(502, |h| h.status.as_u16())
     }
 
     /// Next body chunk; `None` at the end.
@@ -592,7 +592,9 @@ async fn exchange(
                 h2.write_request_body(body.clone(), true).await?;
             }
         }
-        HttpSession::Custom(()) => unreachable!("no custom sessions are made"),
+        HttpSession::Custom(()) => {
+            return Error::e_explain(ErrorType::InternalError, "no custom sessions are made")
+        }
     }
     // Informational responses (100 Continue, 103 Early Hints) precede the real one.
     loop {
