@@ -202,6 +202,37 @@ pub fn encode_error(format: ApiFormat, kind: ErrorKind, message: &str) -> Vec<u8
     }
 }
 
+/// `ERROR_CODES.md`: every error the gateway answers, from the definitions above
+/// (`tests/error_codes.rs` fails when the file and this disagree).
+pub fn error_codes_markdown() -> String {
+    let mut s = String::from(
+        "# Error codes\n\n\
+         Every error Switchyard answers, in the caller's API: OpenAI clients get \
+         `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`, Anthropic clients \
+         `{\"type\": \"error\", \"error\": {\"type\", \"message\"}}`. The message says what \
+         failed and how to fix it; every response carries `x-request-id`. After a stream \
+         has started (status 200), a failure arrives as an error event in the same shape \
+         (OpenAI: a `data:` line with the error object; Anthropic: `event: error`) and the \
+         stream ends without `[DONE]` / `message_stop`.\n\n\
+         Generated from `ErrorKind` in `src/formats/model.rs` (`SWITCHYARD_BLESS=1 cargo \
+         test --test error_codes` rewrites it); do not edit by hand.\n\n\
+         | status | OpenAI `type` / `code` | Anthropic `type` | when | what to do |\n\
+         |---|---|---|---|---|\n",
+    );
+    for k in ErrorKind::ALL {
+        let (t, code) = openai::error_type(k);
+        let code = code.map_or_else(|| "null".to_string(), |c| format!("`{c}`"));
+        s.push_str(&format!(
+            "| {} | `{t}` / {code} | `{}` | {} | {} |\n",
+            k.status(),
+            anthropic::error_type(k),
+            k.when(),
+            k.advice()
+        ));
+    }
+    s
+}
+
 /// Pulls the human-readable message out of a provider error body, if it has one.
 pub fn provider_error_message(format: ApiFormat, body: &[u8]) -> Option<String> {
     match format {

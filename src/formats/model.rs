@@ -374,6 +374,58 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in the order `ERROR_CODES.md` lists them.
+    pub const ALL: [ErrorKind; 12] = [
+        ErrorKind::InvalidRequest,
+        ErrorKind::Authentication,
+        ErrorKind::Permission,
+        ErrorKind::NotFound,
+        ErrorKind::RouteNotFound,
+        ErrorKind::MethodNotAllowed,
+        ErrorKind::RequestTooLarge,
+        ErrorKind::RateLimited,
+        ErrorKind::Internal,
+        ErrorKind::Upstream,
+        ErrorKind::Overloaded,
+        ErrorKind::Timeout,
+    ];
+
+    /// When the gateway answers with this kind (for `ERROR_CODES.md`).
+    pub fn when(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "The body is not a JSON object, a field is missing or has the wrong type (the message names its path), a field cannot be translated for the provider, `n` > 1 to a non-OpenAI provider, a bad `Cache-Control` / `x-switchyard-cache-ttl` value, an `x-switchyard-target` that matches no target; or the provider answered 400 / 422.",
+            ErrorKind::Authentication => "Gateway keys are configured and the request has none, or one that is not configured.",
+            ErrorKind::Permission => "The gateway key's `models` allowlist does not include the requested model.",
+            ErrorKind::NotFound => "The `model` is not an alias, not `provider/model` of a configured provider, and (embedded default) not a `claude-*` / `gpt-*` name.",
+            ErrorKind::RouteNotFound => "No such endpoint.",
+            ErrorKind::MethodNotAllowed => "A known endpoint with the wrong method; the `allow` header names the right one.",
+            ErrorKind::RequestTooLarge => "The body is larger than `limits.max_body_bytes`, or the provider answered 413.",
+            ErrorKind::RateLimited => "The gateway key is over its `rpm`, `tpm` or `concurrency` limit, or every candidate provider answered 429.",
+            ErrorKind::Internal => "The gateway could not build the upstream request or write the response.",
+            ErrorKind::Upstream => "The provider is unreachable, sent an unusable response (not JSON, not UTF-8), rejected the gateway's credentials (401/403), does not serve the model (404) or answered another 5xx. In a stream that already started: the provider's own error event, or a stream that broke off, stalled or was unreadable.",
+            ErrorKind::Overloaded => "Every deployment of the model is cooling down (circuit open), no provider is configured, the rate-limit store (Redis) is down with `on_error: fail_closed`, or the provider answered 503 / 529.",
+            ErrorKind::Timeout => "The provider did not connect, answer or keep streaming within its timeouts (`connect_ms`, `first_byte_ms`, `idle_ms`, `total_ms`).",
+        }
+    }
+
+    /// What the caller should do about it (for `ERROR_CODES.md`).
+    pub fn advice(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "Fix the request; sending it again unchanged fails again.",
+            ErrorKind::Authentication => "Send a configured key as `Authorization: Bearer KEY` or `x-api-key: KEY`.",
+            ErrorKind::Permission => "Use a model the key may use (`GET /v1/models` lists them), or ask the operator.",
+            ErrorKind::NotFound => "Use a model that `GET /v1/models` lists.",
+            ErrorKind::RouteNotFound => "Use `POST /v1/chat/completions`, `POST /v1/messages` or `GET /v1/models`.",
+            ErrorKind::MethodNotAllowed => "Use the method in `allow`.",
+            ErrorKind::RequestTooLarge => "Send a smaller body (fewer or smaller images, a shorter history).",
+            ErrorKind::RateLimited => "Retry after `retry-after` seconds (always set for the key's own limits; copied from the provider when it gave one).",
+            ErrorKind::Internal => "Retry once; if it persists, report it with the `x-request-id`.",
+            ErrorKind::Upstream => "Retry with backoff; if it persists, the operator checks the provider (the message names it).",
+            ErrorKind::Overloaded => "Retry after `retry-after` when present, else with backoff.",
+            ErrorKind::Timeout => "Retry; for long generations stream the response, or ask the operator for longer timeouts.",
+        }
+    }
+
     pub fn status(self) -> u16 {
         match self {
             ErrorKind::InvalidRequest => 400,

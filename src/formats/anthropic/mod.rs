@@ -73,7 +73,8 @@ impl AnthropicUsage {
     }
 }
 
-fn error_type(kind: ErrorKind) -> &'static str {
+/// Anthropic's `error.type` for a kind.
+pub fn error_type(kind: ErrorKind) -> &'static str {
     match kind {
         ErrorKind::InvalidRequest => "invalid_request_error",
         ErrorKind::Authentication => "authentication_error",

@@ -105,7 +105,8 @@ struct ErrorDetail<'a> {
     code: Option<&'a str>,
 }
 
-fn error_type(kind: ErrorKind) -> (&'static str, Option<&'static str>) {
+/// OpenAI's `error.type` and `error.code` for a kind.
+pub fn error_type(kind: ErrorKind) -> (&'static str, Option<&'static str>) {
     match kind {
         ErrorKind::InvalidRequest => ("invalid_request_error", None),
         ErrorKind::Authentication => ("authentication_error", Some("invalid_api_key")),
