@@ -138,3 +138,31 @@ fn a_body_that_is_not_utf8_is_a_502_in_the_callers_shape() {
         );
     }
 }
+
+/// A provider that starts an event and never ends it does not grow the gateway's
+/// buffer without bound: past 8 MiB the stream ends with an error event, on every path.
+#[test]
+fn an_event_that_never_ends_is_cut_off() {
+    let mock = Mock::start();
+    let models = r#"
+  o-endless: { targets: [ { provider: oai, model: "mock:fixture=openai/stream_text.sse,oversize_after=3" } ] }
+  a-endless: { targets: [ { provider: anth, model: "mock:fixture=anthropic/stream_text.sse,oversize_after=4" } ] }
+"#;
+    let gw = Gateway::start(&two_provider_config(&mock, models));
+    for model in ["o-endless", "a-endless"] {
+        for anthropic_client in [false, true] {
+            let r = send(&gw, anthropic_client, model, true);
+            let what = format!("{model}, Anthropic client: {anthropic_client}");
+            assert!(
+                r.body.len() < 1024 * 1024,
+                "{what}: the 9 MiB event was relayed"
+            );
+            assert_stream_ends_with_error(&r, anthropic_client, &what);
+            assert!(
+                r.text().contains("longer than 8 MiB"),
+                "{what}: {}",
+                r.text()
+            );
+        }
+    }
+}

@@ -20,7 +20,8 @@
 //! anything else means echo. Options: `status=NNN` (400..=599; takes precedence over
 //! everything else), `retry_after=S`, `retry_after_ms=MS`, `fixture=NAME[/NAME]`, `split=K`,
 //! `events=N`, `delay_ms=D`, `first_byte_delay_ms=D`, `drop_after=N`, `stall_after=N`
-//! (stalls up to 60 s, then aborts), `echo`. Unknown options are rejected with 400.
+//! (stalls up to 60 s, then aborts), `oversize_after=N` (a 9 MiB event with no end
+//! after N frames), `echo`. Unknown options are rejected with 400.
 //!
 //! Every response has `x-mock-request-count`, a global counter of non-`/__mock/` requests.
 //! `/__mock/` responses carry the counter's current value without incrementing it.
@@ -430,7 +431,7 @@ async fn provider_request(
         };
         provider_error(provider, status, &msg)
     } else {
-        let reply = if let Some(name) = &opts.fixture {
+        let mut reply = if let Some(name) = &opts.fixture {
             match load_fixture(state, name).await {
                 Ok(data) => fixture_reply(name, data, opts.split),
                 Err(msg) => {
@@ -444,6 +445,12 @@ async fn provider_request(
         } else {
             echo_reply(provider, n, model, obj, body.len(), &opts)
         };
+        if let Some(k) = opts.oversize_after {
+            let mut line = b"data: ".to_vec();
+            line.resize(9 * 1024 * 1024, b'x');
+            let at = k.min(reply.frames.len());
+            reply.frames.insert(at, Bytes::from(line));
+        }
         let fault = match (opts.drop_after, opts.stall_after) {
             (Some(k), _) => Fault::DropAfter(k),
             (None, Some(k)) => Fault::StallAfter(k),

@@ -26,6 +26,9 @@ pub struct Options {
     pub drop_after: Option<usize>,
     /// Stop sending after this many frames, keep the connection open (max 60 s).
     pub stall_after: Option<usize>,
+    /// After this many frames, send a 9 MiB `data:` line with no end (a provider
+    /// that never finishes an event), then the rest.
+    pub oversize_after: Option<usize>,
 }
 
 const PREFIX: &str = "mock:";
@@ -78,6 +81,7 @@ pub fn parse_model(model: &str) -> Result<Options, String> {
             "first_byte_delay_ms" => opts.first_byte_delay_ms = num(key, value)?,
             "drop_after" => opts.drop_after = Some(num(key, value)?),
             "stall_after" => opts.stall_after = Some(num(key, value)?),
+            "oversize_after" => opts.oversize_after = Some(num(key, value)?),
             other => return Err(format!("unknown mock option '{other}'")),
         }
     }

@@ -144,6 +144,11 @@ impl StreamTranslator {
         self.encoder.usage()
     }
 
+    /// Bytes of an event still waiting for its end.
+    pub fn pending(&self) -> usize {
+        self.parser.pending()
+    }
+
     fn drain(&mut self, out: &mut Vec<u8>) {
         for ev in self.events.drain(..) {
             self.status.unreadable |= match &mut self.decoder {

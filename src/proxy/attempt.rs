@@ -32,6 +32,9 @@ use std::time::{Duration, Instant};
 const MAX_RESPONSE_BYTES: usize = 256 * 1024 * 1024;
 /// Largest provider error body read (the message is all that is kept).
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Longest stream event held while waiting for its end: a provider that never ends
+/// one would otherwise grow the buffer without bound.
+const MAX_EVENT_BYTES: usize = 8 * 1024 * 1024;
 
 /// How an attempt that did not fail ended.
 enum Delivered {
@@ -504,16 +507,31 @@ impl Gateway {
                     broken = true;
                 }
             }
+            let waiting = match (&translator, ended) {
+                (_, true) => 0,
+                (Some(t), _) => t.pending(),
+                (None, _) => partial.len(),
+            };
+            if waiting > MAX_EVENT_BYTES && unusable.is_none() {
+                unusable = Some(format!(
+                    "the provider sent a stream event longer than {} MiB",
+                    MAX_EVENT_BYTES >> 20
+                ));
+            }
             if let Some(why) = &unusable {
                 if !broken {
                     // Not forwarded: the SDKs fail on it (bad JSON, bad UTF-8) or take
                     // the cut-off answer as complete. The client's stream ends with an
                     // error event in its own format instead.
-                    out.extend_from_slice(&stream_error_event(
-                        api,
-                        ErrorKind::Upstream,
-                        &format!("{why}; the answer is incomplete"),
-                    ));
+                    let msg = format!("{why}; the answer is incomplete");
+                    match &mut translator {
+                        Some(t) => t.abort(ErrorKind::Upstream, &msg, &mut out),
+                        None => out.extend_from_slice(&stream_error_event(
+                            api,
+                            ErrorKind::Upstream,
+                            &msg,
+                        )),
+                    }
                     ctx.error = Some("unusable_stream".into());
                     broken = true;
                 }
