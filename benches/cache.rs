@@ -17,7 +17,11 @@ use switchyard::formats::{self, ApiFormat};
 fn request(size: usize) -> Vec<u8> {
     // Four messages share what the envelope (~400 bytes) leaves.
     let per = size.saturating_sub(400) / 4;
-    let filler: String = "lorem ipsum dolor sit amet ".chars().cycle().take(per).collect();
+    let filler: String = "lorem ipsum dolor sit amet "
+        .chars()
+        .cycle()
+        .take(per)
+        .collect();
     serde_json::to_vec(&serde_json::json!({
         "model": "fast", "max_tokens": 512, "temperature": 0.2, "stream": true,
         "messages": [
