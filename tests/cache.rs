@@ -345,25 +345,19 @@ fn member_order_and_whitespace_do_not_matter_but_tenants_do() {
     let b = br#"{ "temperature": 0.50,
         "messages": [ { "content": "order", "role": "user" } ],
         "max_tokens": 100, "user": "someone", "model": "o-echo" }"#;
-    let auth_a = format!("Bearer {KEY_A}");
-    let auth_b = format!("Bearer {KEY_B}");
-    let r1 = gw.post_raw(
-        "/v1/chat/completions",
-        a.to_vec(),
-        &[("authorization", &auth_a)],
-    );
-    let r2 = gw.post_raw(
-        "/v1/chat/completions",
-        b.to_vec(),
-        &[("authorization", &auth_a)],
-    );
+    let post = |gw: &Gateway, body: &[u8], key: &str| {
+        let auth = format!("Bearer {key}");
+        gw.post_raw(
+            "/v1/chat/completions",
+            body.to_vec(),
+            &[("authorization", &auth)],
+        )
+    };
+    let r1 = post(&gw, a, KEY_A);
+    let r2 = post(&gw, b, KEY_A);
     assert_eq!((outcome(&r1), outcome(&r2)), ("miss", "hit"));
     // LiteLLM #29955: another tenant's identical request must not get this answer.
-    let r3 = gw.post_raw(
-        "/v1/chat/completions",
-        a.to_vec(),
-        &[("authorization", &auth_b)],
-    );
+    let r3 = post(&gw, a, KEY_B);
     assert_eq!(outcome(&r3), "miss");
     assert_ne!(
         r3.header("x-switchyard-cache-key"),
@@ -372,16 +366,8 @@ fn member_order_and_whitespace_do_not_matter_but_tenants_do() {
     drop(gw);
     // `scope: shared` shares answers across keys.
     let gw = Gateway::start(&config(&mock, "{ enabled: true, scope: shared }", ""));
-    let r1 = gw.post_raw(
-        "/v1/chat/completions",
-        a.to_vec(),
-        &[("authorization", &auth_a)],
-    );
-    let r2 = gw.post_raw(
-        "/v1/chat/completions",
-        a.to_vec(),
-        &[("authorization", &auth_b)],
-    );
+    let r1 = post(&gw, a, KEY_A);
+    let r2 = post(&gw, a, KEY_B);
     assert_eq!((outcome(&r1), outcome(&r2)), ("miss", "hit"));
 }
 

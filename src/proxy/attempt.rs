@@ -495,14 +495,7 @@ impl Gateway {
                             other.label()
                         ),
                     };
-                    match &mut translator {
-                        Some(t) => t.abort(ErrorKind::Upstream, &msg, &mut out),
-                        None => out.extend_from_slice(&stream_error_event(
-                            api,
-                            ErrorKind::Upstream,
-                            &msg,
-                        )),
-                    }
+                    end_with_error(translator.as_mut(), api, &msg, &mut out);
                     ctx.error = Some(e.label().to_string());
                     broken = true;
                 }
@@ -524,14 +517,7 @@ impl Gateway {
                     // the cut-off answer as complete. The client's stream ends with an
                     // error event in its own format instead.
                     let msg = format!("{why}; the answer is incomplete");
-                    match &mut translator {
-                        Some(t) => t.abort(ErrorKind::Upstream, &msg, &mut out),
-                        None => out.extend_from_slice(&stream_error_event(
-                            api,
-                            ErrorKind::Upstream,
-                            &msg,
-                        )),
-                    }
+                    end_with_error(translator.as_mut(), api, &msg, &mut out);
                     ctx.error = Some("unusable_stream".into());
                     broken = true;
                 }
@@ -760,6 +746,20 @@ fn upstream_request_id(h: Option<&ResponseHeader>) -> Option<String> {
         .or_else(|| h.get("x-request-id"))
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
+}
+
+/// Ends the client's stream with an error event in its format: through the
+/// translator when there is one (it closes what it opened), else written directly.
+fn end_with_error(
+    translator: Option<&mut StreamTranslator>,
+    api: ApiFormat,
+    message: &str,
+    out: &mut Vec<u8>,
+) {
+    match translator {
+        Some(t) => t.abort(ErrorKind::Upstream, message, out),
+        None => out.extend_from_slice(&stream_error_event(api, ErrorKind::Upstream, message)),
+    }
 }
 
 /// An error event in the client's stream format.
