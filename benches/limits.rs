@@ -53,7 +53,7 @@ fn gateway(keys: &str) -> (Pipeline, Arc<Config>) {
             &config,
             &limiter,
             None,
-            &Arc::new(switchyard::memo::ThinkingMemo::new()),
+            &Arc::new(switchyard::memo::ThinkingMemo::new(None)),
         ),
         config,
     )

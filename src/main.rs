@@ -195,6 +195,12 @@ fn main() {
     }
     let router = Arc::new(routing::Router::new(config.clone()));
     let gateway = proxy::Gateway::new(router, upstreams.clone(), &limiter, cache.as_ref());
+    if let Some(link) = gateway.memo_redis_link() {
+        server.add_service(background_service(
+            "redis thinking memo",
+            state::redis::RedisConnector(link),
+        ));
+    }
     let mut data_plane = pingora_proxy::http_proxy_service(&server.configuration, gateway);
     data_plane.add_tcp(&config.listen);
     server.add_service(data_plane);

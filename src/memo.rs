@@ -9,11 +9,15 @@
 //! sends those tool calls back, translation to Anthropic puts them in front again.
 //!
 //! In process, bounded in bytes and by age: a tool loop's next turn comes within
-//! seconds or minutes. Behind a load balancer without session affinity the next turn
-//! may reach another instance, which does not have them (the provider then answers
-//! 400, as it does today); sharing them through Redis is the next step.
+//! seconds or minutes. With `state.redis` (or `cache.redis`) the blocks are also
+//! written to Redis (`P:think:{key}:{tool call id}`, one hour), so the next turn may
+//! reach any instance; a Redis error only means the in-process copy is all there is.
 
+use crate::config::RedisConfig;
 use crate::formats::model::{ChatRequest, ChatResponse, ContentPart, Role};
+use crate::state::redis::RedisLink;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,11 +32,29 @@ pub struct ThinkingMemo {
     blocks: moka::sync::Cache<(String, String), Blocks>,
     /// Something was kept once: until then a lookup costs nothing.
     used: AtomicBool,
+    /// The shared copy, and its key prefix (`P:think:`).
+    redis: Option<(Arc<RedisLink>, String)>,
+}
+
+/// A thinking block as stored in Redis.
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "t", rename_all = "snake_case")]
+enum Stored<'a> {
+    Thinking {
+        #[serde(borrow)]
+        text: Cow<'a, str>,
+        #[serde(borrow)]
+        signature: Cow<'a, str>,
+    },
+    Redacted {
+        #[serde(borrow)]
+        data: Cow<'a, str>,
+    },
 }
 
 impl Default for ThinkingMemo {
     fn default() -> Self {
-        Self::new()
+        Self::new(None)
     }
 }
 
@@ -61,8 +83,18 @@ fn signed(p: &ContentPart<'_>) -> bool {
 }
 
 impl ThinkingMemo {
-    pub fn new() -> Self {
+    /// `redis`: where to share the blocks with other instances.
+    pub fn new(redis: Option<&RedisConfig>) -> Self {
+        let redis = redis.map(|r| {
+            let link = RedisLink::new(
+                r.clone(),
+                "thinking memo",
+                "tool loops whose next turn reaches another instance lose their thinking".into(),
+            );
+            (Arc::new(link), format!("{}:think:", r.key_prefix))
+        });
         ThinkingMemo {
+            redis,
             blocks: moka::sync::Cache::builder()
                 .max_capacity(MAX_BYTES)
                 .weigher(|k: &(String, String), v: &Blocks| {
@@ -72,6 +104,15 @@ impl ThinkingMemo {
                 .build(),
             used: AtomicBool::new(false),
         }
+    }
+
+    /// The Redis link, for the connector service to connect.
+    pub fn redis_link(&self) -> Option<&Arc<RedisLink>> {
+        self.redis.as_ref().map(|(l, _)| l)
+    }
+
+    fn redis_key(prefix: &str, tenant: &str, id: &str) -> String {
+        format!("{prefix}{{{tenant}}}:{id}")
     }
 
     /// Keeps the signed thinking of an answer that called tools, under each call's id.
@@ -85,38 +126,101 @@ impl ThinkingMemo {
         if thinking.is_empty() {
             return;
         }
+        let shared = self.redis.as_ref().and_then(|(link, prefix)| {
+            let stored: Vec<Stored<'_>> = thinking
+                .iter()
+                .filter_map(|p| match p {
+                    ContentPart::Thinking {
+                        text,
+                        signature: Some(sig),
+                    } => Some(Stored::Thinking {
+                        text: Cow::Borrowed(text),
+                        signature: Cow::Borrowed(sig),
+                    }),
+                    ContentPart::RedactedThinking { data } => Some(Stored::Redacted {
+                        data: Cow::Borrowed(data),
+                    }),
+                    _ => None,
+                })
+                .collect();
+            Some((link, prefix, serde_json::to_vec(&stored).ok()?))
+        });
         let thinking = Arc::new(thinking);
         self.used.store(true, Ordering::Relaxed);
         for p in &answer.content {
             if let ContentPart::ToolCall { id, .. } = p {
                 self.blocks
                     .insert((tenant.to_string(), id.to_string()), thinking.clone());
+                if let Some((link, prefix, bytes)) = &shared {
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(Self::redis_key(prefix, tenant, id))
+                        .arg(bytes.as_slice())
+                        .arg("PX")
+                        .arg(KEEP_FOR.as_millis() as u64);
+                    link.in_background("memo_set", cmd);
+                }
             }
         }
+    }
+
+    /// The blocks kept for a tool call: in process, else (when `shared`) in Redis.
+    async fn lookup(&self, tenant: &str, id: &str, shared: bool) -> Option<Blocks> {
+        let key = (tenant.to_string(), id.to_string());
+        if let Some(b) = self.blocks.get(&key) {
+            return Some(b);
+        }
+        let (link, prefix) = self.redis.as_ref().filter(|_| shared)?;
+        let cmd = redis::Cmd::get(Self::redis_key(prefix, tenant, id));
+        let bytes: Vec<u8> = match link.query::<Option<Vec<u8>>>(&cmd).await {
+            Ok(v) => v?,
+            Err(e) => {
+                link.record_error("memo_get", &e);
+                return None;
+            }
+        };
+        let stored: Vec<Stored<'_>> = serde_json::from_slice(&bytes).ok()?;
+        let blocks: Blocks = Arc::new(
+            stored
+                .into_iter()
+                .map(|s| match s {
+                    Stored::Thinking { text, signature } => ContentPart::Thinking {
+                        text: Cow::Owned(text.into_owned()),
+                        signature: Some(Cow::Owned(signature.into_owned())),
+                    },
+                    Stored::Redacted { data } => ContentPart::RedactedThinking {
+                        data: Cow::Owned(data.into_owned()),
+                    },
+                })
+                .collect(),
+        );
+        self.blocks.insert(key, blocks.clone());
+        Some(blocks)
     }
 
     /// Puts remembered thinking back in front of each assistant turn that sends tool
     /// calls without signed thinking (replacing unsigned `reasoning_content`);
     /// returns how many turns got theirs back.
-    pub fn restore(&self, tenant: &str, req: &mut ChatRequest<'_>) -> usize {
-        if !self.used.load(Ordering::Relaxed) {
+    pub async fn restore(&self, tenant: &str, req: &mut ChatRequest<'_>) -> usize {
+        if !self.used.load(Ordering::Relaxed) && self.redis.is_none() {
             return 0;
         }
         let mut restored = 0;
-        for m in req
-            .messages
-            .iter_mut()
-            .filter(|m| m.role == Role::Assistant)
-        {
+        // Anthropic needs the thinking of the last assistant turn (the one whose tool
+        // results follow); only that one is worth a Redis round trip.
+        let last = req.messages.iter().rposition(|m| m.role == Role::Assistant);
+        for (i, m) in req.messages.iter_mut().enumerate() {
+            if m.role != Role::Assistant {
+                continue;
+            }
             if m.content.iter().any(signed) {
                 continue;
             }
-            let Some(blocks) = m.content.iter().find_map(|p| match p {
-                ContentPart::ToolCall { id, .. } => {
-                    self.blocks.get(&(tenant.to_string(), id.to_string()))
-                }
+            let first_call = m.content.iter().find_map(|p| match p {
+                ContentPart::ToolCall { id, .. } => Some(id.to_string()),
                 _ => None,
-            }) else {
+            });
+            let Some(id) = first_call else { continue };
+            let Some(blocks) = self.lookup(tenant, &id, Some(i) == last).await else {
                 continue;
             };
             m.content
@@ -132,6 +236,13 @@ impl ThinkingMemo {
 mod tests {
     use super::*;
     use crate::formats::model::{FinishReason, Message, Usage};
+
+    fn block_on<T>(f: impl std::future::Future<Output = T>) -> T {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(f)
+    }
 
     fn answer() -> ChatResponse {
         ChatResponse {
@@ -178,10 +289,10 @@ mod tests {
 
     #[test]
     fn signed_thinking_comes_back_for_its_tool_calls_and_its_key_only() {
-        let memo = ThinkingMemo::new();
+        let memo = ThinkingMemo::new(None);
         memo.remember("team-a", &answer());
         let mut req = turn("toolu_1", true);
-        assert_eq!(memo.restore("team-a", &mut req), 1);
+        assert_eq!(block_on(memo.restore("team-a", &mut req)), 1);
         assert_eq!(req.messages[0].content[0], answer().content[0]);
         assert_eq!(
             req.messages[0].content.len(),
@@ -189,10 +300,10 @@ mod tests {
             "the unsigned copy is replaced"
         );
         // Idempotent: a turn with signed thinking is left alone.
-        assert_eq!(memo.restore("team-a", &mut req), 0);
+        assert_eq!(block_on(memo.restore("team-a", &mut req)), 0);
         let mut other = turn("toolu_1", false);
-        assert_eq!(memo.restore("team-b", &mut other), 0);
+        assert_eq!(block_on(memo.restore("team-b", &mut other)), 0);
         let mut unknown = turn("toolu_9", false);
-        assert_eq!(memo.restore("team-a", &mut unknown), 0);
+        assert_eq!(block_on(memo.restore("team-a", &mut unknown)), 0);
     }
 }

@@ -430,3 +430,68 @@ fn a_three_turn_tool_loop_with_thinking_keeps_the_signed_blocks() {
         assert_ne!(a["content"][0]["type"], "thinking", "{a}");
     }
 }
+
+/// The kept thinking is shared through Redis (`state.redis`): a tool loop whose next
+/// turn reaches another instance still sends the signed block upstream.
+#[test]
+fn the_next_turn_on_another_instance_gets_the_thinking_through_redis() {
+    let redis = Redis::start();
+    let mock = Mock::start_with(&["--api-key", ANTHROPIC_KEY]);
+    let yaml = two_provider_config(
+        &mock,
+        "  claude: { targets: [ { provider: anth, model: \"mock:fixture=anthropic/message_thinking_tools.json\" } ] }",
+    )
+    .replace(
+        "providers:",
+        &format!("state: {{ redis: {{ url: \"{}\" }} }}\nproviders:", redis.url()),
+    );
+    let one = Gateway::start(&yaml);
+    let two = Gateway::start(&yaml);
+    let fixture: Value =
+        serde_json::from_slice(&fixture("anthropic/message_thinking_tools.json")).unwrap();
+    let tools = json!([{"type": "function", "function": {"name": "get_weather",
+        "parameters": {"type": "object", "properties": {"location": {"type": "string"}}}}}]);
+    let ask = |gw: &Gateway, messages: &Value| {
+        gw.post(
+            "/v1/chat/completions",
+            &json!({"model": "claude", "reasoning_effort": "low", "tools": tools,
+                    "messages": messages}),
+        )
+    };
+    let mut messages = json!([{"role": "user", "content": "Weather in Paris?"}]);
+    let r = ask(&one, &messages);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let call = r.json()["choices"][0]["message"]["tool_calls"][0].clone();
+    messages.as_array_mut().unwrap().extend([
+        json!({"role": "assistant", "content": null, "tool_calls": [call]}),
+        json!({"role": "tool", "tool_call_id": call["id"], "content": "18°C"}),
+    ]);
+    // The write to Redis is sent after the first response: wait until it landed,
+    // then the other instance (which never saw the first turn) gets it on its first try.
+    let mut conn = redis::Client::open(redis.url())
+        .unwrap()
+        .get_connection()
+        .unwrap();
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg("switchyard:think:*")
+            .query(&mut conn)
+            .unwrap();
+        if !keys.is_empty() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "the memo never reached Redis"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r = ask(&two, &messages);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = mock.last_body();
+    assert_eq!(
+        sent["messages"][1]["content"][0], fixture["content"][0],
+        "{sent}"
+    );
+}

@@ -81,10 +81,25 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let tenant = crate::pipeline::tenant(&self.config, ctx.key);
+        let mut restored = false;
         'candidates: for cand in &plan {
             let provider = &cand.provider;
-            let (upstream_body, dropped) =
-                self.upstream_body(api, body, cand, &mut canonical, tenant)?;
+            if provider.format == ApiFormat::Anthropic && api == ApiFormat::OpenAi && !restored {
+                restored = true;
+                let req = match &mut canonical {
+                    Some(r) => r,
+                    None => canonical.insert(formats::parse_request(api, body)?),
+                };
+                // Signed thinking the client could not carry back (see `crate::memo`);
+                // Anthropic wants it only while thinking is on.
+                if matches!(
+                    req.reasoning,
+                    Some(Reasoning::Effort(_) | Reasoning::BudgetTokens(_))
+                ) {
+                    self.memo.restore(tenant, req).await;
+                }
+            }
+            let (upstream_body, dropped) = self.upstream_body(api, body, cand, &mut canonical)?;
             let include_usage = canonical.as_ref().is_none_or(|r| r.include_usage);
             // An OpenAI client cannot carry signed thinking back (see `crate::memo`).
             let remember_thinking = api == ApiFormat::OpenAi
@@ -231,7 +246,6 @@ impl Gateway {
         body: &'b [u8],
         cand: &Candidate,
         canonical: &mut Option<ChatRequest<'b>>,
-        tenant: &str,
     ) -> Result<(Vec<u8>, Vec<Cow<'b, str>>), GatewayError> {
         let provider = &cand.provider;
         if provider.format == api {
@@ -241,9 +255,6 @@ impl Gateway {
             Some(r) => r,
             None => canonical.insert(formats::parse_request(api, body)?),
         };
-        if provider.format == ApiFormat::Anthropic && api == ApiFormat::OpenAi {
-            self.memo.restore(tenant, req);
-        }
         let mut dropped = req.dropped.clone();
         let opts = EncodeOptions {
             model: &cand.model,

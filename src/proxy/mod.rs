@@ -83,7 +83,13 @@ impl Gateway {
     ) -> Self {
         let config = router.config().clone();
         let scrub = Scrubber::new(&config.secrets());
-        let memo = Arc::new(ThinkingMemo::new());
+        // Shared through the Redis the limits or the cache use, if any.
+        let memo_redis = config.state.redis.as_ref().or(config
+            .cache
+            .redis
+            .as_ref()
+            .map(|r| &r.redis));
+        let memo = Arc::new(ThinkingMemo::new(memo_redis));
         let pipeline = Pipeline::new(&config, limiter, cache, &memo);
         Gateway {
             config,
@@ -93,6 +99,11 @@ impl Gateway {
             memo,
             scrub,
         }
+    }
+
+    /// The thinking memo's Redis link, for the connector service.
+    pub fn memo_redis_link(&self) -> Option<Arc<crate::state::redis::RedisLink>> {
+        self.memo.redis_link().cloned()
     }
 
     async fn handle(
