@@ -93,11 +93,23 @@ impl Drop for Mock {
     }
 }
 
+/// A free loopback port, never one handed out before in this test process: the OS
+/// can return the same free port to two calls made before either is bound (a
+/// gateway's data and admin ports, or two parallel tests), and a test then talks to
+/// the wrong listener.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A running gateway.
