@@ -21,7 +21,7 @@ struct Stored<'a> {
     parts: Vec<Part<'a>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     refusal: Option<String>,
-    finish: Finish,
+    finish: FinishReason,
     /// input, output, cache read, cache write, reasoning.
     usage: [u64; 5],
 }
@@ -47,17 +47,6 @@ enum Part<'a> {
         #[serde(default)]
         signature: Option<String>,
     },
-}
-
-#[derive(Serialize, Deserialize)]
-#[serde(tag = "t", content = "v", rename_all = "snake_case")]
-enum Finish {
-    Stop,
-    StopSequence(Option<String>),
-    Length,
-    ToolCalls,
-    ContentFilter,
-    Other(String),
 }
 
 /// Serialises a complete answer; `None` when it holds parts the cache does not
@@ -86,14 +75,7 @@ pub fn encode(answer: &ChatResponse, at_ms: u64, ttl_ms: u64) -> Option<Vec<u8>>
             _ => None,
         })
         .collect::<Option<Vec<_>>>()?;
-    let finish = match answer.finish_reason.as_ref()? {
-        FinishReason::Stop => Finish::Stop,
-        FinishReason::StopSequence(s) => Finish::StopSequence(s.clone()),
-        FinishReason::Length => Finish::Length,
-        FinishReason::ToolCalls => Finish::ToolCalls,
-        FinishReason::ContentFilter => Finish::ContentFilter,
-        FinishReason::Other(s) => Finish::Other(s.clone()),
-    };
+    let finish = answer.finish_reason.clone()?;
     let u = &answer.usage;
     let stored = Stored {
         v: VERSION,
@@ -145,14 +127,7 @@ pub fn decode(bytes: &[u8]) -> Option<(ChatResponse, u64, u64)> {
             },
         })
         .collect();
-    let finish_reason = Some(match s.finish {
-        Finish::Stop => FinishReason::Stop,
-        Finish::StopSequence(x) => FinishReason::StopSequence(x),
-        Finish::Length => FinishReason::Length,
-        Finish::ToolCalls => FinishReason::ToolCalls,
-        Finish::ContentFilter => FinishReason::ContentFilter,
-        Finish::Other(x) => FinishReason::Other(x),
-    });
+    let finish_reason = Some(s.finish);
     let [input_tokens, output_tokens, cache_read_tokens, cache_write_tokens, reasoning_tokens] =
         s.usage;
     let answer = ChatResponse {

@@ -294,7 +294,9 @@ impl Usage {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serialised (tagged) only by the response cache's entries (`crate::cache::stored`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "t", content = "v", rename_all = "snake_case")]
 pub enum FinishReason {
     /// Natural end of turn.
     Stop,
