@@ -27,6 +27,7 @@
 pub mod admin;
 pub mod cache;
 pub mod config;
+pub mod cost;
 pub mod formats;
 pub mod logsink;
 pub mod memo;

@@ -277,6 +277,10 @@ pub struct Target {
 pub struct Price {
     pub input: f64,
     pub output: f64,
+    /// Prompt-cache reads; `None`: billed as input.
+    pub cache_read: Option<f64>,
+    /// Prompt-cache writes; `None`: billed as input.
+    pub cache_write: Option<f64>,
 }
 
 /// All problems found in a config, each with its path.
@@ -743,8 +747,15 @@ fn validate(
             let price = t.price.map(|p| Price {
                 input: p.input,
                 output: p.output,
+                cache_read: p.cache_read,
+                cache_write: p.cache_write,
             });
-            if price.is_some_and(|p| p.input < 0.0 || p.output < 0.0) {
+            if price.is_some_and(|p| {
+                [Some(p.input), Some(p.output), p.cache_read, p.cache_write]
+                    .into_iter()
+                    .flatten()
+                    .any(|v| v < 0.0 || !v.is_finite())
+            }) {
                 errors.push(format!("{tat}.price: prices cannot be negative"));
             }
             if strategy == Strategy::Cost && price.is_none() {

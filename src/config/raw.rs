@@ -205,6 +205,12 @@ pub struct RawPrice {
     pub input: f64,
     /// USD per million output tokens.
     pub output: f64,
+    /// USD per million prompt tokens read from the provider's prompt cache (default:
+    /// the input price).
+    pub cache_read: Option<f64>,
+    /// USD per million prompt tokens written to the provider's prompt cache (default:
+    /// the input price).
+    pub cache_write: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -49,6 +49,9 @@ pub struct RequestCtx {
     pub usage: Option<Usage>,
     /// `usage` is the provider's final figure (the response ended properly).
     pub usage_complete: bool,
+    /// What the request cost in USD at its target's prices (`None`: no price known, or
+    /// no provider answered).
+    pub cost_usd: Option<f64>,
     /// Short reason for a failure (bounded vocabulary plus context), for the log.
     pub error: Option<String>,
     /// The client went away mid-response.
@@ -80,6 +83,7 @@ impl RequestCtx {
             ttfb: None,
             usage: None,
             usage_complete: false,
+            cost_usd: None,
             error: None,
             client_gone: false,
             _in_flight: crate::shutdown::InFlight::start(),

@@ -43,6 +43,7 @@ pub mod scrub;
 
 use crate::cache::Cache;
 use crate::config::{Config, Provider};
+use crate::cost::format_usd;
 use crate::formats::model::{ChatResponse, ErrorKind};
 use crate::formats::{self, ApiFormat, Envelope};
 use crate::memo::ThinkingMemo;
@@ -453,6 +454,7 @@ impl ProxyHttp for Gateway {
                 .field("input_tokens", usage.input_tokens)
                 .field("cached_tokens", usage.cache_read_tokens)
                 .field("output_tokens", usage.output_tokens)
+                .text("cost_usd", ctx.cost_usd.map(format_usd).as_deref())
                 .field("ttfb_ms", ctx.ttfb.map_or(0, |d| d.as_millis()))
                 .field("duration_ms", elapsed.as_millis())
                 .field("client_gone", ctx.client_gone)
