@@ -48,9 +48,14 @@ fn gateway(keys: &str) -> (Pipeline, Arc<Config>) {
     );
     let config = Arc::new(Config::from_yaml(&yaml, "bench", &|_: &str| None).unwrap());
     let limiter = Arc::new(Limiter::new(&config));
+    let router = Arc::new(switchyard::routing::Router::new(
+        config.clone(),
+        Arc::new(switchyard::routing::NoPrices),
+    ));
     (
         Pipeline::new(
             &config,
+            &router,
             &limiter,
             None,
             &Arc::new(switchyard::memo::ThinkingMemo::new(None)),
@@ -81,6 +86,12 @@ fn bench_pipeline(c: &mut Criterion) {
                 "keys: [ {{ name: b, key: {KEY}, limits: {{ rpm: 1000000000, tpm: 1000000000000, concurrency: 1000000 }} }} ]\n"
             ),
         ),
+        (
+            "key_budget",
+            format!(
+                "keys: [ {{ name: b, key: {KEY}, limits: {{ budget: {{ usd: 1000000, period: 1d }} }} }} ]\n"
+            ),
+        ),
     ];
     let mut g = c.benchmark_group("pipeline");
     for (name, keys) in cases {
@@ -89,7 +100,10 @@ fn bench_pipeline(c: &mut Criterion) {
         let mut ctx = RequestCtx::new();
         pipeline.on_head(&head, &mut ctx).unwrap();
         ready(pipeline.on_request(&req, &mut ctx)).unwrap();
-        assert_eq!(ctx.grant.is_some(), name == "key_rpm_tpm_concurrency");
+        assert_eq!(
+            ctx.grant.is_some(),
+            name.starts_with("key_") && name != "key_no_limits"
+        );
         pipeline.on_complete(&mut ctx);
         g.bench_function(name, |b| {
             b.iter(|| {
@@ -109,6 +123,7 @@ fn bench_window(c: &mut Criterion) {
         rpm: Some(1000),
         tpm: Some(1_000_000_000),
         concurrency: None,
+        budget: None,
     };
     c.bench_function("window/admit_settle", |b| {
         let mut w = Window::default();

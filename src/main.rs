@@ -120,7 +120,19 @@ fn main() {
             eprintln!("switchyard check: give the file to check with -c FILE");
             std::process::exit(2);
         };
-        let c = load(Some(path));
+        let c = Arc::new(load(Some(path)));
+        let router = routing::Router::new(c.clone(), Arc::new(routing::NoPrices));
+        let problems = router.cost_problems();
+        if !problems.is_empty() {
+            eprintln!(
+                "switchyard: invalid configuration:\n{}",
+                problems.join("\n")
+            );
+            std::process::exit(2);
+        }
+        for t in router.unpriced() {
+            println!("warning: {t} has no price (no `price:` and not in the model catalog): its requests have no cost_usd and count nothing against budgets");
+        }
         println!(
             "{path}: ok ({} providers, {} models, {} gateway keys)",
             c.providers.len(),
@@ -193,7 +205,25 @@ fn main() {
             state::redis::RedisConnector(link.clone()),
         ));
     }
-    let router = Arc::new(routing::Router::new(config.clone()));
+    let router = Arc::new(routing::Router::new(
+        config.clone(),
+        Arc::new(routing::NoPrices),
+    ));
+    let problems = router.cost_problems();
+    if !problems.is_empty() {
+        eprintln!(
+            "switchyard: invalid configuration:\n{}",
+            problems.join("\n")
+        );
+        std::process::exit(2);
+    }
+    let unpriced = router.unpriced();
+    if !unpriced.is_empty() {
+        log::warn!(
+            "no price for {} (no `price:` and not in the model catalog): their requests have no cost_usd and count nothing against spend budgets",
+            unpriced.join(", ")
+        );
+    }
     let gateway = proxy::Gateway::new(router, upstreams.clone(), &limiter, cache.as_ref());
     if let Some(link) = gateway.memo_redis_link() {
         server.add_service(background_service(

@@ -37,11 +37,12 @@ fn every_kind_is_listed_once() {
             | ErrorKind::MethodNotAllowed
             | ErrorKind::RequestTooLarge
             | ErrorKind::RateLimited
+            | ErrorKind::OverBudget
             | ErrorKind::Internal
             | ErrorKind::Upstream
             | ErrorKind::Overloaded
             | ErrorKind::Timeout => {}
         }
     }
-    assert_eq!(seen.len(), 12);
+    assert_eq!(seen.len(), 13);
 }

@@ -4,7 +4,7 @@
 //! A key is kept only as its SHA-256 (plus the plain text, when the file gave it, for
 //! scrubbing outgoing text); lookups compare digests in constant time.
 
-use super::raw::{RawKey, RawKeyLimits, RawState};
+use super::raw::{RawBudget, RawKey, RawKeyLimits, RawState};
 use super::{expand_env, EnvLookup};
 use sha2::{Digest, Sha256};
 use std::fmt;
@@ -75,11 +75,16 @@ pub struct KeyLimits {
     pub tpm: Option<u64>,
     /// Requests in flight (a stream counts until its last byte or disconnect).
     pub concurrency: Option<u64>,
+    /// USD the key may spend per period.
+    pub budget: Option<Budget>,
 }
 
 impl KeyLimits {
     pub fn is_empty(&self) -> bool {
-        self.rpm.is_none() && self.tpm.is_none() && self.concurrency.is_none()
+        self.rpm.is_none()
+            && self.tpm.is_none()
+            && self.concurrency.is_none()
+            && self.budget.is_none()
     }
 
     /// `self` where set, else `base`.
@@ -88,8 +93,96 @@ impl KeyLimits {
             rpm: self.rpm.or(base.rpm),
             tpm: self.tpm.or(base.tpm),
             concurrency: self.concurrency.or(base.concurrency),
+            budget: self.budget.or(base.budget),
         }
     }
+}
+
+/// Nano-dollars (1e-9 USD) per dollar: spend is counted in whole nano-dollars, so
+/// in-process and Redis counters are exact integers.
+pub const NANO_USD: f64 = 1e9;
+
+/// A spend limit: at most `nano_usd` per period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub nano_usd: u64,
+    pub period: BudgetPeriod,
+}
+
+impl Budget {
+    pub fn usd(&self) -> f64 {
+        self.nano_usd as f64 / NANO_USD
+    }
+}
+
+/// Budget periods are fixed windows aligned to the Unix epoch (UTC): `1d` resets at
+/// midnight UTC, `7d` every seventh day from Thursday 1970-01-01, `30d` every 30 days;
+/// `total` never resets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BudgetPeriod {
+    Hour,
+    Day,
+    Week,
+    Month30,
+    Total,
+}
+
+impl BudgetPeriod {
+    pub const NAMES: &'static str = "1h, 1d, 7d, 30d or total";
+
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "1h" => BudgetPeriod::Hour,
+            "1d" => BudgetPeriod::Day,
+            "7d" => BudgetPeriod::Week,
+            "30d" => BudgetPeriod::Month30,
+            "total" => BudgetPeriod::Total,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BudgetPeriod::Hour => "1h",
+            BudgetPeriod::Day => "1d",
+            BudgetPeriod::Week => "7d",
+            BudgetPeriod::Month30 => "30d",
+            BudgetPeriod::Total => "total",
+        }
+    }
+
+    /// Length in milliseconds; `None` for `total`.
+    pub fn millis(self) -> Option<u64> {
+        const HOUR: u64 = 3_600_000;
+        match self {
+            BudgetPeriod::Hour => Some(HOUR),
+            BudgetPeriod::Day => Some(24 * HOUR),
+            BudgetPeriod::Week => Some(7 * 24 * HOUR),
+            BudgetPeriod::Month30 => Some(30 * 24 * HOUR),
+            BudgetPeriod::Total => None,
+        }
+    }
+}
+
+fn budget_from_raw(raw: &RawBudget, path: &str, errors: &mut Vec<String>) -> Option<Budget> {
+    let period = BudgetPeriod::parse(&raw.period);
+    if period.is_none() {
+        errors.push(format!(
+            "{path}.period: unknown period \"{}\"; expected {}",
+            raw.period,
+            BudgetPeriod::NAMES
+        ));
+    }
+    if !(raw.usd.is_finite() && raw.usd > 0.0 && raw.usd < 1e9) {
+        errors.push(format!(
+            "{path}.usd: must be a positive number of US dollars below 1e9 (leave the budget out for no spend limit)"
+        ));
+        return None;
+    }
+    Some(Budget {
+        nano_usd: (raw.usd * NANO_USD).round() as u64,
+        period: period?,
+    })
 }
 
 /// Where limit state lives when it must be shared by several instances.
@@ -155,6 +248,10 @@ fn limits_from_raw(raw: &RawKeyLimits, path: &str, errors: &mut Vec<String>) -> 
         rpm: raw.rpm,
         tpm: raw.tpm,
         concurrency: raw.concurrency,
+        budget: raw
+            .budget
+            .as_ref()
+            .and_then(|b| budget_from_raw(b, &format!("{path}.budget"), errors)),
     }
 }
 

@@ -15,7 +15,7 @@ mod raw;
 
 use crate::formats::ApiFormat;
 pub use cache::{AliasCache, CacheConfig, CacheScope};
-pub use keys::{GatewayKey, KeyLimits, OnError, RedisConfig, StateConfig};
+pub use keys::{Budget, BudgetPeriod, GatewayKey, KeyLimits, OnError, RedisConfig, StateConfig};
 use raw::{RawConfig, RawKey, RawProvider, RawTimeouts};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -758,11 +758,6 @@ fn validate(
             }) {
                 errors.push(format!("{tat}.price: prices cannot be negative"));
             }
-            if strategy == Strategy::Cost && price.is_none() {
-                errors.push(format!(
-                    "{tat}.price: the cost strategy needs a price per target, e.g. price: {{ input: 3.0, output: 15.0 }} (USD per million tokens)"
-                ));
-            }
             match names.iter().position(|n| *n == t.provider) {
                 Some(idx) => targets.push(Target {
                     provider: idx,
@@ -1052,7 +1047,8 @@ state: { redis: { url: 'redis://127.0.0.1:6379' } }
             KeyLimits {
                 rpm: Some(5),
                 tpm: Some(1000),
-                concurrency: None
+                concurrency: None,
+                budget: None,
             }
         );
         assert_eq!(good.keys[1].name, "key1");

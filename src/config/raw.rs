@@ -76,6 +76,16 @@ pub struct RawKeyLimits {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub concurrency: Option<u64>,
+    pub budget: Option<RawBudget>,
+}
+
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RawBudget {
+    /// USD the key may spend per period.
+    pub usd: f64,
+    /// 1h | 1d | 7d | 30d | total.
+    pub period: String,
 }
 
 #[derive(Debug, Deserialize, Default)]

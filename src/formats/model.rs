@@ -369,6 +369,8 @@ pub enum ErrorKind {
     MethodNotAllowed,
     RequestTooLarge,
     RateLimited,
+    /// The gateway key's spend budget cannot cover the request.
+    OverBudget,
     Overloaded,
     Timeout,
     Upstream,
@@ -377,7 +379,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order `ERROR_CODES.md` lists them.
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::InvalidRequest,
         ErrorKind::Authentication,
         ErrorKind::Permission,
@@ -386,6 +388,7 @@ impl ErrorKind {
         ErrorKind::MethodNotAllowed,
         ErrorKind::RequestTooLarge,
         ErrorKind::RateLimited,
+        ErrorKind::OverBudget,
         ErrorKind::Internal,
         ErrorKind::Upstream,
         ErrorKind::Overloaded,
@@ -403,6 +406,7 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => "A known endpoint with the wrong method; the `allow` header names the right one.",
             ErrorKind::RequestTooLarge => "The body is larger than `limits.max_body_bytes`, or the provider answered 413.",
             ErrorKind::RateLimited => "The gateway key is over its `rpm`, `tpm` or `concurrency` limit, or every candidate provider answered 429.",
+            ErrorKind::OverBudget => "The gateway key's spend budget (`limits.budget`) cannot cover the request's worst case (its input and `max_tokens` at the dearest price among its deployments) on top of what the key spent and holds for open requests this period.",
             ErrorKind::Internal => "The gateway could not build the upstream request or write the response.",
             ErrorKind::Upstream => "The provider is unreachable, sent an unusable response (not JSON, not UTF-8), rejected the gateway's credentials (401/403), does not serve the model (404) or answered another 5xx. In a stream that already started: the provider's own error event, or a stream that broke off, stalled or was unreadable.",
             ErrorKind::Overloaded => "Every deployment of the model is cooling down (circuit open), no provider is configured, the rate-limit store (Redis) is down with `on_error: fail_closed`, or the provider answered 503 / 529.",
@@ -421,6 +425,7 @@ impl ErrorKind {
             ErrorKind::MethodNotAllowed => "Use the method in `allow`.",
             ErrorKind::RequestTooLarge => "Send a smaller body (fewer or smaller images, a shorter history).",
             ErrorKind::RateLimited => "Retry after `retry-after` seconds (always set for the key's own limits; copied from the provider when it gave one).",
+            ErrorKind::OverBudget => "Retry after `retry-after` seconds (the period's end; absent for a `total` budget, which never resets), send a smaller `max_tokens`, or ask the operator for a larger budget.",
             ErrorKind::Internal => "Retry once; if it persists, report it with the `x-request-id`.",
             ErrorKind::Upstream => "Retry with backoff; if it persists, the operator checks the provider (the message names it).",
             ErrorKind::Overloaded => "Retry after `retry-after` when present, else with backoff.",
@@ -436,7 +441,7 @@ impl ErrorKind {
             ErrorKind::NotFound | ErrorKind::RouteNotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::RequestTooLarge => 413,
-            ErrorKind::RateLimited => 429,
+            ErrorKind::RateLimited | ErrorKind::OverBudget => 429,
             ErrorKind::Internal => 500,
             ErrorKind::Upstream => 502,
             ErrorKind::Overloaded => 503,

@@ -184,6 +184,8 @@ impl Lookup {
                 state.store = None;
                 ctx.usage = Some(found.entry.answer.usage);
                 ctx.usage_complete = true;
+                // Served from the cache: no provider billed anything.
+                ctx.cost_usd = Some(0.0);
                 return Ok((state, Flow::Reply(found.entry.answer.clone())));
             }
         }

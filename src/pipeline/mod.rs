@@ -55,6 +55,7 @@ use crate::memo::ThinkingMemo;
 use crate::metrics;
 use crate::proxy::ctx::RequestCtx;
 use crate::proxy::error::GatewayError;
+use crate::routing::Router;
 use crate::state::Limiter;
 use std::sync::Arc;
 
@@ -137,6 +138,7 @@ pub struct Pipeline {
 impl Pipeline {
     pub fn new(
         config: &Arc<Config>,
+        router: &Arc<Router>,
         limiter: &Arc<Limiter>,
         cache: Option<&Arc<Cache>>,
         memo: &Arc<ThinkingMemo>,
@@ -147,8 +149,12 @@ impl Pipeline {
             stages.push(Stage::Admit(admit::Admit::new(
                 config.clone(),
                 limiter.clone(),
+                router.clone(),
             )));
-            taps.push(Tap::Settle(admit::Settle::new(limiter.clone())));
+            taps.push(Tap::Settle(admit::Settle::new(
+                config.clone(),
+                limiter.clone(),
+            )));
         }
         taps.push(Tap::RememberThinking(RememberThinking {
             config: config.clone(),

@@ -317,6 +317,7 @@ impl Gateway {
         }
         ctx.provider = Some(provider.name.clone());
         ctx.upstream_model = Some(a.cand.model.clone());
+        ctx.price = a.cand.price;
         match body {
             Some(body) => {
                 self.plain_response(session, ctx, a, ex, body, started)
@@ -373,7 +374,7 @@ impl Gateway {
                     "unreadable response body: not valid UTF-8".into(),
                 ));
             }
-            ctx.usage = Some(formats::parse_usage(provider.format, &body).map_err(unreadable)?);
+            ctx.record_usage(formats::parse_usage(provider.format, &body).map_err(unreadable)?);
             if ctx.collect_answer {
                 // Only a tap wants it: a body it cannot read is simply not kept.
                 ctx.answer = formats::parse_response(provider.format, &body).ok();
@@ -381,7 +382,7 @@ impl Gateway {
             body
         } else {
             let parsed = formats::parse_response(provider.format, &body).map_err(unreadable)?;
-            ctx.usage = Some(parsed.usage);
+            ctx.record_usage(parsed.usage);
             let out = formats::encode_response(a.api, &parsed);
             if ctx.collect_answer {
                 ctx.answer = Some(parsed);
@@ -598,7 +599,7 @@ impl Gateway {
                 _ => None,
             };
         }
-        ctx.usage = Some(usage);
+        ctx.record_usage(usage);
         // A client that left after the provider's last event still got a full count.
         ctx.usage_complete = done && !broken;
         if gone {

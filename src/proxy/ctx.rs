@@ -2,6 +2,7 @@
 //! moves through its steps and pipeline stages (`crate::pipeline` lists which stage
 //! writes what), read by `logging` for the taps, the access log and metrics.
 
+use crate::config::Price;
 use crate::formats::model::{ChatResponse, Usage};
 use crate::formats::ApiFormat;
 use crate::pipeline::cache::CacheState;
@@ -40,6 +41,8 @@ pub struct RequestCtx {
     /// Provider and upstream model that served the response.
     pub provider: Option<String>,
     pub upstream_model: Option<String>,
+    /// The serving target's price (config or catalog), for `cost_usd`.
+    pub price: Option<Price>,
     /// Upstream attempts made (0 when the request never left the gateway).
     pub attempts: u32,
     /// Status sent to the client.
@@ -78,6 +81,7 @@ impl RequestCtx {
             stream: false,
             provider: None,
             upstream_model: None,
+            price: None,
             attempts: 0,
             status: 0,
             ttfb: None,
@@ -88,6 +92,14 @@ impl RequestCtx {
             client_gone: false,
             _in_flight: crate::shutdown::InFlight::start(),
         }
+    }
+}
+
+impl RequestCtx {
+    /// The provider's usage for this response, and what it cost at `price`.
+    pub fn record_usage(&mut self, usage: Usage) {
+        self.cost_usd = self.price.map(|p| crate::cost::usd(&usage, &p));
+        self.usage = Some(usage);
     }
 }
 

@@ -91,7 +91,7 @@ impl Gateway {
             .as_ref()
             .map(|r| &r.redis));
         let memo = Arc::new(ThinkingMemo::new(memo_redis));
-        let pipeline = Pipeline::new(&config, limiter, cache, &memo);
+        let pipeline = Pipeline::new(&config, &router, limiter, cache, &memo);
         Gateway {
             config,
             router,
@@ -278,14 +278,18 @@ impl Gateway {
         extra: &[(&str, &str)],
     ) -> Result<(), GatewayError> {
         let write = async {
-            let quota = if ctx.quota.is_some() { 6 } else { 0 };
+            let quota = if ctx.quota.is_some() { 7 } else { 0 };
             let cache = if ctx.cache.is_some() { 3 } else { 0 };
             // No case map: names are lowercase already (see `attempt::upstream_header`).
             let mut resp =
-                ResponseHeader::build_no_case(status, Some(4 + quota + cache + extra.len()))?;
+                ResponseHeader::build_no_case(status, Some(5 + quota + cache + extra.len()))?;
             resp.insert_header("content-type", "application/json")?;
             resp.insert_header("content-length", body.len().to_string())?;
             resp.insert_header("x-request-id", ctx.request_id.as_str())?;
+            // Known only once the whole answer is in: streams log it instead.
+            if let Some(usd) = ctx.cost_usd {
+                resp.insert_header("x-switchyard-cost-usd", format_usd(usd))?;
+            }
             quota_headers(&mut resp, ctx.quota.as_ref())?;
             cache_headers(&mut resp, ctx.cache.as_ref())?;
             for (k, v) in extra {
@@ -502,7 +506,8 @@ fn route_error(session: &Session, ctx: &mut RequestCtx, method: &str, path: &str
     }
 }
 
-/// OpenAI's rate-limit headers for a key with rpm / tpm limits.
+/// OpenAI's rate-limit headers for a key with rpm / tpm limits, and what is left of
+/// its spend budget.
 pub(crate) fn quota_headers(
     resp: &mut ResponseHeader,
     quota: Option<&Quota>,
@@ -524,6 +529,12 @@ pub(crate) fn quota_headers(
             resp.insert_header(names[1], r.remaining)?;
             resp.insert_header(names[2], reset_text(r.reset))?;
         }
+    }
+    if let Some(b) = &q.budget {
+        resp.insert_header(
+            "x-switchyard-budget-remaining-usd",
+            format_usd(b.remaining_nano as f64 / crate::config::keys::NANO_USD),
+        )?;
     }
     Ok(())
 }
@@ -586,7 +597,10 @@ mod tests {
         .unwrap();
         let config = Arc::new(config);
         let gateway = Gateway::new(
-            Arc::new(Router::new(config.clone())),
+            Arc::new(Router::new(
+                config.clone(),
+                Arc::new(crate::routing::NoPrices),
+            )),
             Arc::new(Upstreams::new(&config)),
             &Arc::new(Limiter::new(&config)),
             None,

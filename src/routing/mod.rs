@@ -10,7 +10,11 @@
 //!      otherwise) times in-flight load, with an `exploration` share (default 5%)
 //!      sent to a random other target so a recovered deployment is measured again;
 //!    - `cost`: cheapest for this request (estimated input tokens and max output
-//!      tokens at the target's `price`), ties broken by latency.
+//!      tokens at the target's price), ties broken by latency.
+//!
+//!    A target's price is its `price:` when the config gives one, else the model
+//!    catalog's (provider, upstream model) entry ([`PriceSource`]); the same price
+//!    gives each request its `cost_usd` and bounds a budget's reservation.
 //! 2. Then the targets of each `fallbacks` alias, in order, recursively, each alias
 //!    at most once (cycles are cut).
 //! 3. No alias: `provider/model` names a provider explicitly; with the embedded
@@ -29,7 +33,9 @@
 pub mod deployment;
 pub mod retry;
 
-use crate::config::{Alias, Backoff, BreakerConfig, Config, Provider, Strategy, Target, Timeouts};
+use crate::config::{
+    Alias, Backoff, BreakerConfig, Config, Price, Provider, Strategy, Target, Timeouts,
+};
 use deployment::DeploymentStats;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -47,6 +53,38 @@ pub struct Candidate {
     pub retries: u32,
     pub backoff: Backoff,
     pub breaker: BreakerConfig,
+    /// The target's price, from the config or the catalog; `None`: cost unknown.
+    pub price: Option<Price>,
+    /// The catalog's output-token limit of the upstream model.
+    pub max_output: Option<u64>,
+}
+
+/// What the catalog knows of a provider's model.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ModelFacts {
+    pub price: Option<Price>,
+    pub max_output: Option<u64>,
+}
+
+/// Prices and limits of models that the config does not price itself: the catalog.
+pub trait PriceSource: Send + Sync {
+    fn lookup(&self, provider: &Provider, model: &str) -> Option<ModelFacts>;
+}
+
+/// A source that knows nothing (tests; a gateway without a catalog).
+pub struct NoPrices;
+
+impl PriceSource for NoPrices {
+    fn lookup(&self, _: &Provider, _: &str) -> Option<ModelFacts> {
+        None
+    }
+}
+
+/// A configured deployment: its live state and what it costs.
+#[derive(Debug, Clone)]
+struct Known {
+    stats: Arc<DeploymentStats>,
+    facts: ModelFacts,
 }
 
 /// What the strategies need to know about a request.
@@ -72,20 +110,86 @@ pub enum RouteError {
 /// Builds candidate lists; owns the per-deployment state the strategies read.
 pub struct Router {
     config: Arc<Config>,
-    stats: HashMap<(usize, String), Arc<DeploymentStats>>,
+    /// Per alias target, by (provider index, upstream model).
+    known: HashMap<(usize, String), Known>,
+    prices: Arc<dyn PriceSource>,
 }
 
 impl Router {
-    pub fn new(config: Arc<Config>) -> Self {
-        let mut stats = HashMap::new();
+    pub fn new(config: Arc<Config>, prices: Arc<dyn PriceSource>) -> Self {
+        let mut known = HashMap::new();
         for alias in config.aliases.values() {
             for t in &alias.targets {
-                stats
+                let catalog = prices
+                    .lookup(&config.providers[t.provider], &t.model)
+                    .unwrap_or_default();
+                // A configured price wins; the catalog fills what it leaves out.
+                let facts = ModelFacts {
+                    price: t.price.or(catalog.price),
+                    max_output: catalog.max_output,
+                };
+                known
                     .entry((t.provider, t.model.clone()))
-                    .or_insert_with(|| Arc::new(DeploymentStats::default()));
+                    .or_insert_with(|| Known {
+                        stats: Arc::new(DeploymentStats::default()),
+                        facts,
+                    });
             }
         }
-        Router { config, stats }
+        Router {
+            config,
+            known,
+            prices,
+        }
+    }
+
+    /// The highest input and output prices among the deployments `model` may reach
+    /// (alias targets and fallbacks, or the one direct deployment): a budget reserves
+    /// a request's worst case at them. `None` when none of them has a price.
+    pub fn price_ceiling(&self, model: &str) -> Option<Price> {
+        let plan = self.plan(model, &RequestFacts::default(), None).ok()?;
+        let mut prices = plan.iter().filter_map(|c| c.price);
+        let first = prices.next()?;
+        Some(prices.fold(first, |a, b| Price {
+            input: a.input.max(b.input),
+            output: a.output.max(b.output),
+            cache_read: None,
+            cache_write: None,
+        }))
+    }
+
+    /// Aliases with the `cost` strategy and a target of unknown price, as errors.
+    pub fn cost_problems(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        for alias in self.config.aliases.values() {
+            if alias.strategy != Strategy::Cost {
+                continue;
+            }
+            for (i, t) in alias.targets.iter().enumerate() {
+                if self.known(t).is_none_or(|k| k.facts.price.is_none()) {
+                    v.push(format!(
+                        "models.{}.targets[{i}].price: the cost strategy needs a price, and the \
+                         model catalog has none for {}/{}; add price: {{ input: 3.0, output: 15.0 }} \
+                         (USD per million tokens)",
+                        alias.name, self.config.providers[t.provider].name, t.model
+                    ));
+                }
+            }
+        }
+        v
+    }
+
+    /// Alias targets whose cost is unknown (no `price:`, not in the catalog), as
+    /// `provider/model`, for the start-up warning and `check`.
+    pub fn unpriced(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .known
+            .iter()
+            .filter(|(_, k)| k.facts.price.is_none())
+            .map(|((p, m), _)| format!("{}/{m}", self.config.providers[*p].name))
+            .collect();
+        v.sort();
+        v
     }
 
     pub fn config(&self) -> &Arc<Config> {
@@ -95,7 +199,7 @@ impl Router {
     /// State of an alias target's deployment (for tests and admin views).
     pub fn stats(&self, provider: &str, model: &str) -> Option<&Arc<DeploymentStats>> {
         let idx = self.config.provider_by_name(provider)?;
-        self.stats.get(&(idx, model.to_string()))
+        self.known.get(&(idx, model.to_string())).map(|k| &k.stats)
     }
 
     /// The ordered candidate list for a requested model. `pin` (from the
@@ -155,6 +259,7 @@ impl Router {
             _ => return None,
         };
         let provider = config.providers[idx].clone();
+        let facts = self.prices.lookup(&provider, upstream).unwrap_or_default();
         Some(Candidate {
             timeouts: provider.timeouts.over(Timeouts::default()),
             provider,
@@ -164,6 +269,8 @@ impl Router {
             retries: 0,
             backoff: Backoff::default(),
             breaker: BreakerConfig::default(),
+            price: facts.price,
+            max_output: facts.max_output,
         })
     }
 
@@ -181,10 +288,10 @@ impl Router {
                     .timeouts
                     .over(provider.timeouts.over(Timeouts::default())),
             );
-            let stats = self
-                .stats
+            let (stats, facts) = self
+                .known
                 .get(&(t.provider, t.model.clone()))
-                .cloned()
+                .map(|k| (k.stats.clone(), k.facts))
                 .unwrap_or_default();
             out.push(Candidate {
                 provider,
@@ -194,6 +301,8 @@ impl Router {
                 retries: alias.retries,
                 backoff: alias.backoff,
                 breaker: alias.breaker,
+                price: facts.price,
+                max_output: facts.max_output,
             });
         }
         for f in &alias.fallbacks {
@@ -207,8 +316,12 @@ impl Router {
         }
     }
 
+    fn known(&self, t: &Target) -> Option<&Known> {
+        self.known.get(&(t.provider, t.model.clone()))
+    }
+
     fn stats_of(&self, t: &Target) -> Option<&Arc<DeploymentStats>> {
-        self.stats.get(&(t.provider, t.model.clone()))
+        self.known(t).map(|k| &k.stats)
     }
 
     /// The alias's targets in the order its strategy prefers.
@@ -242,11 +355,13 @@ impl Router {
             }
             Strategy::Cost => {
                 let cost = |t: &Target| {
-                    t.price.map_or(f64::MAX, |p| {
-                        (facts.input_tokens as f64 * p.input
-                            + facts.max_output_tokens as f64 * p.output)
-                            / 1e6
-                    })
+                    self.known(t)
+                        .and_then(|k| k.facts.price)
+                        .map_or(f64::MAX, |p| {
+                            (facts.input_tokens as f64 * p.input
+                                + facts.max_output_tokens as f64 * p.output)
+                                / 1e6
+                        })
                 };
                 let mut v: Vec<(&Target, f64, f64)> = alias
                     .targets
@@ -305,7 +420,7 @@ mod tests {
     }
 
     fn router() -> Router {
-        Router::new(Arc::new(config()))
+        Router::new(Arc::new(config()), Arc::new(NoPrices))
     }
 
     fn candidates(r: &Router, model: &str) -> Result<Vec<Candidate>, RouteError> {
@@ -393,7 +508,10 @@ models:
       - {{ provider: o, model: fast, price: {{ input: 0.15, output: 0.6 }} }}
 {extra}"#
         );
-        Router::new(Arc::new(Config::from_yaml(&yaml, "t", &env).unwrap()))
+        Router::new(
+            Arc::new(Config::from_yaml(&yaml, "t", &env).unwrap()),
+            Arc::new(NoPrices),
+        )
     }
 
     #[test]
@@ -468,7 +586,10 @@ models:
     timeouts: { idle_ms: 333, total_ms: 444 }
     targets: [ { provider: a, model: x, timeouts: { total_ms: 555 } } ]
 "#;
-        let r = Router::new(Arc::new(Config::from_yaml(yaml, "t", &env).unwrap()));
+        let r = Router::new(
+            Arc::new(Config::from_yaml(yaml, "t", &env).unwrap()),
+            Arc::new(NoPrices),
+        );
         let t = candidates(&r, "m").unwrap()[0].timeouts;
         let ms = std::time::Duration::from_millis;
         assert_eq!(

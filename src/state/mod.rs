@@ -3,12 +3,15 @@
 //!
 //! Both backends follow the same rules (see [`window`]): an exact 60 s sliding log for
 //! `rpm` and `tpm`, token reservations settled to real usage, `concurrency` counted
-//! until the request's end. The proxy sees one [`Limiter`] and never which backend.
+//! until the request's end, spend budgets reserved at the worst case and settled to
+//! the real cost ([`budget`]). The proxy sees one [`Limiter`] and never which backend.
 
+pub mod budget;
 pub mod redis;
 pub mod window;
 
 use crate::config::{Config, GatewayKey, OnError};
+use budget::{BudgetLeft, Spend, SpendHold};
 use pingora_limits::inflight::{Guard, Inflight};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -20,6 +23,7 @@ pub enum LimitKind {
     Rpm,
     Tpm,
     Concurrency,
+    Budget,
 }
 
 impl LimitKind {
@@ -28,6 +32,7 @@ impl LimitKind {
             LimitKind::Rpm => "rpm",
             LimitKind::Tpm => "tpm",
             LimitKind::Concurrency => "concurrency",
+            LimitKind::Budget => "budget",
         }
     }
 
@@ -37,6 +42,10 @@ impl LimitKind {
             LimitKind::Rpm => format!("rpm limit ({limit} requests per minute)"),
             LimitKind::Tpm => format!("tpm limit ({limit} tokens per minute)"),
             LimitKind::Concurrency => format!("concurrency limit ({limit} requests in flight)"),
+            LimitKind::Budget => format!(
+                "spend budget (${})",
+                crate::cost::format_usd(limit as f64 / crate::config::keys::NANO_USD)
+            ),
         }
     }
 }
@@ -54,6 +63,7 @@ pub struct Remaining {
 pub struct Quota {
     pub requests: Option<Remaining>,
     pub tokens: Option<Remaining>,
+    pub budget: Option<BudgetLeft>,
 }
 
 /// An admitted request's hold on its key's limits: settled (tokens) and released
@@ -63,6 +73,7 @@ pub enum Grant {
     Local {
         key: usize,
         reservation: Option<Reservation>,
+        spend: Option<SpendHold>,
         _inflight: Option<InflightGuard>,
     },
     Redis(redis::Ticket),
@@ -74,6 +85,14 @@ impl Grant {
         match self {
             Grant::Local { reservation, .. } => reservation.map_or(0, |r| r.tokens),
             Grant::Redis(t) => t.reserved,
+        }
+    }
+
+    /// Nano-dollars reserved at admission (0 without a budget).
+    pub fn reserved_spend(&self) -> u64 {
+        match self {
+            Grant::Local { spend, .. } => spend.map_or(0, |s| s.nano),
+            Grant::Redis(t) => t.reserved_spend,
         }
     }
 }
@@ -112,29 +131,44 @@ impl Limiter {
         }
     }
 
-    /// Admits one request of key number `index` reserving `tokens`; a request that is
-    /// turned away has taken nothing.
-    pub async fn admit(&self, index: usize, key: &GatewayKey, tokens: u64) -> Decision {
+    /// Admits one request of key number `index` reserving `tokens` and `spend`
+    /// nano-dollars; a request that is turned away has taken nothing.
+    pub async fn admit(&self, index: usize, key: &GatewayKey, tokens: u64, spend: u64) -> Decision {
         match self {
-            Limiter::Local(l) => l.admit(Instant::now(), index, key, tokens),
+            Limiter::Local(l) => l.admit(Instant::now(), index, key, tokens, spend),
             // Boxed: only Redis-backed gateways carry this future in every request's.
-            Limiter::Redis(r) => Box::pin(r.admit(index, key, tokens)).await,
+            Limiter::Redis(r) => Box::pin(r.admit(index, key, tokens, spend)).await,
         }
     }
 
-    /// Settles a grant to the tokens the request really used, and ends its
-    /// concurrency hold. Never waits (Redis settles in the background).
-    pub fn settle(&self, grant: Grant, used: u64) {
+    /// Settles a grant to the tokens and nano-dollars the request really used, and
+    /// ends its concurrency hold. Never waits (Redis settles in the background).
+    pub fn settle(&self, grant: Grant, key: &GatewayKey, used: u64, spent: u64) {
         match (self, grant) {
             (
                 Limiter::Local(l),
                 Grant::Local {
-                    key,
-                    reservation: Some(r),
+                    key: index,
+                    reservation,
+                    spend,
                     ..
                 },
-            ) => l.settle(Instant::now(), key, r, used),
-            (Limiter::Redis(_), Grant::Redis(t)) => t.settle(used),
+            ) => {
+                if let Some(r) = reservation {
+                    l.settle(Instant::now(), index, r, used);
+                }
+                if let (Some(hold), Some(b)) = (spend, &key.limits.budget) {
+                    if let Some(s) = l.spends.get(index) {
+                        s.lock().unwrap_or_else(|p| p.into_inner()).settle(
+                            budget::wall_ms(),
+                            b,
+                            hold,
+                            spent,
+                        );
+                    }
+                }
+            }
+            (Limiter::Redis(_), Grant::Redis(t)) => t.settle(used, spent),
             _ => {}
         }
     }
@@ -152,6 +186,7 @@ impl Limiter {
 /// pingora-limits' `Inflight` for concurrency.
 pub struct LocalLimits {
     windows: Vec<Mutex<Window>>,
+    spends: Vec<Mutex<Spend>>,
     inflight: Inflight,
 }
 
@@ -159,11 +194,19 @@ impl LocalLimits {
     pub fn new(keys: usize) -> Self {
         LocalLimits {
             windows: (0..keys).map(|_| Mutex::new(Window::default())).collect(),
+            spends: (0..keys).map(|_| Mutex::new(Spend::default())).collect(),
             inflight: Inflight::new(),
         }
     }
 
-    pub fn admit(&self, now: Instant, index: usize, key: &GatewayKey, tokens: u64) -> Decision {
+    pub fn admit(
+        &self,
+        now: Instant,
+        index: usize,
+        key: &GatewayKey,
+        tokens: u64,
+        spend: u64,
+    ) -> Decision {
         let limits = &key.limits;
         let mut inflight = None;
         if let Some(max) = limits.concurrency {
@@ -185,6 +228,35 @@ impl LocalLimits {
             }
             inflight = Some(InflightGuard(guard));
         }
+        // The budget first: a reservation is easily given back if the window says no.
+        let mut hold = None;
+        let mut budget_left = None;
+        if let (Some(b), Some(s)) = (&limits.budget, self.spends.get(index)) {
+            let mut s = s.lock().unwrap_or_else(|p| p.into_inner());
+            match s.reserve(budget::wall_ms(), b, spend) {
+                Ok((h, left)) => {
+                    hold = Some(h);
+                    budget_left = Some(left);
+                }
+                Err((resets_in, left)) => {
+                    return Decision::Limited {
+                        limit: LimitKind::Budget,
+                        retry_after: resets_in.unwrap_or(Duration::ZERO),
+                        quota: Quota {
+                            budget: Some(left),
+                            ..Quota::default()
+                        },
+                    }
+                }
+            }
+        }
+        let give_back = |hold: Option<SpendHold>| {
+            if let (Some(h), Some(b), Some(s)) = (hold, &limits.budget, self.spends.get(index)) {
+                s.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .settle(budget::wall_ms(), b, h, 0);
+            }
+        };
         let window = self
             .windows
             .get(index)
@@ -202,11 +274,12 @@ impl LocalLimits {
                     retry_after,
                     quota,
                 } => {
+                    give_back(hold);
                     return Decision::Limited {
                         limit,
                         retry_after,
                         quota,
-                    }
+                    };
                 }
             },
         };
@@ -214,9 +287,13 @@ impl LocalLimits {
             Grant::Local {
                 key: index,
                 reservation,
+                spend: hold,
                 _inflight: inflight,
             },
-            quota,
+            Quota {
+                budget: budget_left,
+                ..quota
+            },
         )
     }
 
@@ -271,18 +348,18 @@ mod tests {
             ..Default::default()
         });
         let now = Instant::now();
-        let a = l.admit(now, 0, &k, 0);
-        let b = l.admit(now, 0, &k, 0);
+        let a = l.admit(now, 0, &k, 0, 0);
+        let b = l.admit(now, 0, &k, 0, 0);
         assert!(matches!(a, Decision::Admit(..)) && matches!(b, Decision::Admit(..)));
         assert!(matches!(
-            l.admit(now, 0, &k, 0),
+            l.admit(now, 0, &k, 0, 0),
             Decision::Limited {
                 limit: LimitKind::Concurrency,
                 ..
             }
         ));
         drop(a);
-        assert!(matches!(l.admit(now, 0, &k, 0), Decision::Admit(..)));
+        assert!(matches!(l.admit(now, 0, &k, 0, 0), Decision::Admit(..)));
     }
 
     #[test]

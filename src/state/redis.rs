@@ -11,15 +11,19 @@
 //! - `P:{K}:tok`  sorted set: request id -> admission time, the tpm log;
 //! - `P:{K}:tokv` hash: request id -> tokens, and `_sum` the total in the window;
 //! - `P:{K}:conc` sorted set: request id -> lease end; a request that never settles
-//!   (the instance died) stops counting when its lease ends.
+//!   (the instance died) stops counting when its lease ends;
+//! - `P:{K}:spend` hash: `p` the budget period's start (ms), `s` nano-dollars spent
+//!   and reserved in it, and request id -> its open reservation.
 //!
-//! Every key carries a TTL, so a key that stops sending leaves nothing behind.
+//! Every key carries a TTL, so a key that stops sending leaves nothing behind; the
+//! one exception is the spend of a `total` budget, which must outlive idle spells.
 //!
 //! The connection is a redis-rs `ConnectionManager` (reconnects by itself), made in
 //! the background service [`RedisConnector`] so its I/O task lives on that service's
 //! runtime; until it exists, and whenever Redis does not answer within
 //! `state.redis.timeout_ms`, admission follows `on_error`.
 
+use super::budget::BudgetLeft;
 use super::window::WINDOW;
 use super::{Decision, Grant, LimitKind, Quota, Remaining};
 use crate::config::{GatewayKey, RedisConfig};
@@ -95,6 +99,25 @@ if conc > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
   if redis.call('ZCARD', KEYS[4]) >= conc then deny(3, 1000) end
 end
+local budget, period, cost = tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10])
+local spent, ends = 0, -1
+if budget > 0 then
+  local start = 0
+  if period > 0 then
+    start = now - now % period
+    ends = start + period - now
+  end
+  if tonumber(redis.call('HGET', KEYS[5], 'p')) ~= start then
+    redis.call('DEL', KEYS[5])
+    redis.call('HSET', KEYS[5], 'p', start, 's', 0)
+  end
+  spent = tonumber(redis.call('HGET', KEYS[5], 's')) or 0
+  if spent + cost > budget then
+    -- Over budget wins over every other limit: waiting a minute will not help.
+    limited = 4
+    wait = ends
+  end
+end
 if limited == 0 then
   if rpm > 0 then
     redis.call('ZADD', KEYS[1], now, rid)
@@ -113,19 +136,33 @@ if limited == 0 then
     redis.call('ZADD', KEYS[4], now + lease, rid)
     redis.call('PEXPIRE', KEYS[4], lease)
   end
+  if budget > 0 then
+    redis.call('HSET', KEYS[5], rid, cost)
+    redis.call('HINCRBY', KEYS[5], 's', cost)
+    spent = spent + cost
+    -- Late settlements of this period still find it for an hour after its end.
+    if period > 0 then redis.call('PEXPIRE', KEYS[5], ends + 3600000) end
+  end
 end
-local rr, rt = -1, -1
+local rr, rt, rb = -1, -1, -1
 if rpm > 0 then rr = math.max(rpm - nreq, 0) end
 if tpm > 0 then rt = math.max(tpm - sum, 0) end
-return {limited, wait, rr, oldest(KEYS[1]), rt, oldest(KEYS[2]), need}
+if budget > 0 then rb = math.max(budget - spent, 0) end
+return {limited, wait, rr, oldest(KEYS[1]), rt, oldest(KEYS[2]), need, rb, ends}
 "#;
 
 const SETTLE: &str = r#"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local rid, used, reserved = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local window, tpm = tonumber(ARGV[4]), tonumber(ARGV[5])
+local window, tpm, spent = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 redis.call('ZREM', KEYS[3], rid)
+-- A reservation of a period that has ended went with it.
+local held = tonumber(redis.call('HGET', KEYS[4], rid))
+if held then
+  redis.call('HDEL', KEYS[4], rid)
+  if spent ~= held then redis.call('HINCRBY', KEYS[4], 's', spent - held) end
+end
 if tpm == 0 then return 0 end
 local at = redis.call('ZSCORE', KEYS[1], rid)
 if at and tonumber(at) > now - window then
@@ -154,6 +191,11 @@ if redis.call('ZREM', KEYS[2], rid) == 1 then
   redis.call('HDEL', KEYS[3], rid)
   if v ~= 0 then redis.call('HINCRBY', KEYS[3], '_sum', 0 - v) end
 end
+local held = tonumber(redis.call('HGET', KEYS[5], rid))
+if held then
+  redis.call('HDEL', KEYS[5], rid)
+  if held ~= 0 then redis.call('HINCRBY', KEYS[5], 's', 0 - held) end
+end
 return 1
 "#;
 
@@ -170,8 +212,11 @@ pub struct Ticket {
     keys: Arc<KeyNames>,
     rid: String,
     pub reserved: u64,
+    /// Nano-dollars reserved against the key's budget (0 without one).
+    pub reserved_spend: u64,
     tpm: bool,
     concurrency: bool,
+    budget: bool,
     window: Duration,
     settled: bool,
 }
@@ -188,13 +233,13 @@ impl std::fmt::Debug for Ticket {
 impl Ticket {
     /// Sends the settlement in the background: the response has gone out already,
     /// and the next request on this connection need not wait for Redis.
-    pub fn settle(mut self, used: u64) {
+    pub fn settle(mut self, used: u64, spent: u64) {
         self.settled = true;
-        self.send_settle(used);
+        self.send_settle(used, spent);
     }
 
-    fn send_settle(&mut self, used: u64) {
-        if !self.tpm && !self.concurrency {
+    fn send_settle(&mut self, used: u64, spent: u64) {
+        if !self.tpm && !self.concurrency && !self.budget {
             return;
         }
         let keys = self.keys.clone();
@@ -205,11 +250,13 @@ impl Ticket {
             call.key(&keys.tok)
                 .key(&keys.tokv)
                 .key(&keys.conc)
+                .key(&keys.spend)
                 .arg(&rid)
                 .arg(used)
                 .arg(reserved)
                 .arg(window.as_millis() as u64)
-                .arg(u64::from(tpm));
+                .arg(u64::from(tpm))
+                .arg(spent);
             Call::Script(call)
         });
     }
@@ -218,7 +265,7 @@ impl Ticket {
 impl Drop for Ticket {
     fn drop(&mut self) {
         if !self.settled {
-            self.send_settle(self.reserved);
+            self.send_settle(self.reserved, self.reserved_spend);
         }
     }
 }
@@ -229,6 +276,7 @@ struct KeyNames {
     tok: String,
     tokv: String,
     conc: String,
+    spend: String,
 }
 
 /// The connection and what background sends need, shared by every ticket.
@@ -386,6 +434,7 @@ impl RedisLimits {
                     tok: format!("{base}:tok"),
                     tokv: format!("{base}:tokv"),
                     conc: format!("{base}:conc"),
+                    spend: format!("{base}:spend"),
                 })
             })
             .collect();
@@ -402,7 +451,7 @@ impl RedisLimits {
         &self.link
     }
 
-    pub async fn admit(&self, index: usize, key: &GatewayKey, tokens: u64) -> Decision {
+    pub async fn admit(&self, index: usize, key: &GatewayKey, tokens: u64, spend: u64) -> Decision {
         let unavailable = Decision::Unavailable(self.link.config.on_error);
         let (Some(c), Some(names)) = (self.link.connected.get(), self.names.get(index)) else {
             self.link
@@ -421,20 +470,24 @@ impl RedisLimits {
             .key(&names.tok)
             .key(&names.tokv)
             .key(&names.conc)
+            .key(&names.spend)
             .arg(&rid)
             .arg(l.rpm.unwrap_or(0))
             .arg(l.tpm.unwrap_or(0))
             .arg(l.concurrency.unwrap_or(0))
             .arg(tokens)
             .arg(self.window.as_millis() as u64)
-            .arg(CONCURRENCY_LEASE.as_millis() as u64);
+            .arg(CONCURRENCY_LEASE.as_millis() as u64)
+            .arg(l.budget.map_or(0, |b| b.nano_usd))
+            .arg(l.budget.and_then(|b| b.period.millis()).unwrap_or(0))
+            .arg(spend);
         let reply = tokio::time::timeout(
             self.link.config.timeout,
             call.invoke_async::<Vec<i64>>(&mut conn),
         )
         .await;
         let failure = match reply {
-            Ok(Ok(v)) if v.len() == 7 => Ok(v),
+            Ok(Ok(v)) if v.len() == 9 => Ok(v),
             Ok(Ok(v)) => Err(format!("unexpected script reply {v:?}")),
             Ok(Err(e)) => Err(e.to_string()),
             Err(_) => Err(format!(
@@ -454,6 +507,7 @@ impl RedisLimits {
                         .key(&names.tok)
                         .key(&names.tokv)
                         .key(&names.conc)
+                        .key(&names.spend)
                         .arg(&rid);
                     Call::Script(call)
                 });
@@ -473,6 +527,10 @@ impl RedisLimits {
                 remaining: v[4].max(0) as u64,
                 reset: ms(v[5]),
             }),
+            budget: l.budget.map(|_| BudgetLeft {
+                remaining_nano: v[7].max(0) as u64,
+                resets_in: (v[8] >= 0).then(|| ms(v[8])),
+            }),
         };
         let limit = match v[0] {
             0 => {
@@ -482,8 +540,10 @@ impl RedisLimits {
                         keys: names.clone(),
                         rid,
                         reserved: v[6].max(0) as u64,
+                        reserved_spend: if l.budget.is_some() { spend } else { 0 },
                         tpm: l.tpm.is_some(),
                         concurrency: l.concurrency.is_some(),
+                        budget: l.budget.is_some(),
                         window: self.window,
                         settled: false,
                     }),
@@ -492,10 +552,12 @@ impl RedisLimits {
             }
             1 => LimitKind::Rpm,
             2 => LimitKind::Tpm,
-            _ => LimitKind::Concurrency,
+            3 => LimitKind::Concurrency,
+            _ => LimitKind::Budget,
         };
         Decision::Limited {
             limit,
+            // A `total` budget never resets (-1).
             retry_after: ms(v[1]),
             quota,
         }
@@ -659,6 +721,7 @@ mod tests {
                 rpm: Some(100),
                 tpm: Some(1000),
                 concurrency: Some(1),
+                budget: None,
             },
         };
         let config = RedisConfig {
@@ -694,14 +757,14 @@ mod tests {
         // the freed total is 0, and Lua's -0 used to make HINCRBY fail every admission.
         let server = Server::start();
         let (r, key) = limits(&server, Duration::from_millis(300));
-        ticket(r.admit(0, &key, 100).await).settle(0);
+        ticket(r.admit(0, &key, 100, 0).await).settle(0, 0);
         until(|| server.query::<Option<i64>>(&["HGET", "t:{k}:tokv", "_sum"]) == Some(0)).await;
         // A second request keeps the keys alive past the first one's window.
         tokio::time::sleep(Duration::from_millis(150)).await;
-        ticket(r.admit(0, &key, 100).await).settle(100);
+        ticket(r.admit(0, &key, 100, 0).await).settle(100, 0);
         until(|| server.query::<i64>(&["ZCARD", "t:{k}:conc"]) == 0).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let t = ticket(r.admit(0, &key, 100).await);
+        let t = ticket(r.admit(0, &key, 100, 0).await);
         assert_eq!(t.reserved, 100);
         assert_eq!(server.query::<i64>(&["HGET", "t:{k}:tokv", "_sum"]), 200);
     }
@@ -711,17 +774,18 @@ mod tests {
         let server = Server::start();
         let (r, key) = limits(&server, WINDOW);
         // A ticket dropped unsettled gives its concurrency slot back.
-        drop(ticket(r.admit(0, &key, 100).await));
+        drop(ticket(r.admit(0, &key, 100, 0).await));
         until(|| server.query::<i64>(&["ZCARD", "t:{k}:conc"]) == 0).await;
         // The cancel script (sent when an admission's reply was lost) takes every
         // entry of the request out again.
-        let t = ticket(r.admit(0, &key, 100).await);
+        let t = ticket(r.admit(0, &key, 100, 0).await);
         let mut conn = r.link.connected.get().unwrap().conn.clone();
         let mut call = CANCEL_SCRIPT.prepare_invoke();
         call.key("t:{k}:req")
             .key("t:{k}:tok")
             .key("t:{k}:tokv")
             .key("t:{k}:conc")
+            .key("t:{k}:spend")
             .arg(&t.rid);
         call.invoke_async::<i64>(&mut conn).await.unwrap();
         assert_eq!(server.query::<i64>(&["ZCARD", "t:{k}:conc"]), 0);

@@ -162,6 +162,7 @@ impl Window {
                 remaining: limit.saturating_sub(self.token_sum),
                 reset: reset(self.tokens.front().map(|e| e.at)),
             }),
+            budget: None,
         }
     }
 }
@@ -308,6 +309,7 @@ mod tests {
             rpm: Some(2),
             tpm: Some(100),
             concurrency: None,
+            budget: None,
         };
         assert!(admitted(&w.admit(t0, &l, 90)));
         assert!(admitted(&w.admit(t0 + Duration::from_secs(20), &l, 5)));

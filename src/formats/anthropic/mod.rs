@@ -82,7 +82,7 @@ pub fn error_type(kind: ErrorKind) -> &'static str {
         ErrorKind::NotFound | ErrorKind::RouteNotFound => "not_found_error",
         ErrorKind::MethodNotAllowed => "invalid_request_error",
         ErrorKind::RequestTooLarge => "request_too_large",
-        ErrorKind::RateLimited => "rate_limit_error",
+        ErrorKind::RateLimited | ErrorKind::OverBudget => "rate_limit_error",
         ErrorKind::Overloaded => "overloaded_error",
         ErrorKind::Timeout => "timeout_error",
         ErrorKind::Upstream | ErrorKind::Internal => "api_error",

@@ -116,6 +116,7 @@ pub fn error_type(kind: ErrorKind) -> (&'static str, Option<&'static str>) {
         ErrorKind::MethodNotAllowed => ("invalid_request_error", Some("method_not_allowed")),
         ErrorKind::RequestTooLarge => ("invalid_request_error", Some("request_too_large")),
         ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
+        ErrorKind::OverBudget => ("insufficient_quota", Some("insufficient_quota")),
         ErrorKind::Overloaded => ("server_error", Some("overloaded")),
         ErrorKind::Timeout => ("server_error", Some("timeout")),
         ErrorKind::Upstream => ("server_error", Some("upstream_error")),
