@@ -91,6 +91,9 @@ pub struct Provider {
     /// HTTP/2 to the provider: requests share a few multiplexed connections instead of
     /// one connection (and file descriptor) each.
     pub http2: Option<Http2>,
+    /// `catalog_provider:`: the model catalog's provider id for this provider; `None`
+    /// = the one named after its type (see `crate::catalog::catalog_provider_of`).
+    pub catalog_provider: Option<String>,
 }
 
 /// HTTP/2 settings of one provider.
@@ -373,6 +376,7 @@ impl Config {
                         timeouts: RawTimeouts::default(),
                         http2: false,
                         http2_max_streams: None,
+                        catalog_provider: None,
                     },
                 );
             }
@@ -666,6 +670,7 @@ fn build_provider(
         health_check,
         timeouts: TimeoutOverrides::from_raw(&p.timeouts),
         http2,
+        catalog_provider: p.catalog_provider,
     })
 }
 

@@ -163,6 +163,8 @@ pub struct RawProvider {
     #[serde(default)]
     pub http2: bool,
     pub http2_max_streams: Option<usize>,
+    /// The model catalog's provider for this one (OpenAI-compatible providers).
+    pub catalog_provider: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
