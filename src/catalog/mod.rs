@@ -15,11 +15,20 @@
 //! objects field by field, minus the dotted paths in `base_model_omit`), as
 //! models.dev's own build does. Prices are USD per million tokens.
 
+pub mod cli;
+mod fetch;
+mod load;
+
+pub use fetch::{fetch, fetch_async, FetchError, Fetched, MAX_CATALOG_BYTES};
+pub use load::{
+    cache_file, human_age, load, refresh, CatalogDiff, Loaded, PriceChange, RefreshError,
+    Refreshed, Source, FETCH_DEADLINE,
+};
+
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
 use std::io::Read;
-use std::sync::LazyLock;
 
 /// The models.dev data commit the embedded snapshot was built from.
 pub const SNAPSHOT_COMMIT: &str = "f3fc692299671838c7c65fd8126bf84d81a2e817";
@@ -165,16 +174,12 @@ pub struct Catalog {
 impl Catalog {
     /// The snapshot shipped in the binary, decompressed and parsed on first use.
     pub fn embedded() -> &'static Catalog {
-        static EMBEDDED: LazyLock<Catalog> = LazyLock::new(|| match Catalog::parse_embedded() {
-            Ok(c) => c,
-            Err(e) => {
-                // Unreachable for a released binary: the unit test
-                // `embedded_snapshot_parses` parses the same bytes.
-                log::error!("embedded model catalog is unreadable: {e}");
-                Catalog::empty()
-            }
-        });
-        &EMBEDDED
+        &load::EMBEDDED
+    }
+
+    /// The same, shared (what [`load`] returns when no newer copy is found).
+    pub fn embedded_arc() -> std::sync::Arc<Catalog> {
+        load::EMBEDDED.clone()
     }
 
     /// The embedded snapshot, parsed anew (for measurements and tests).

@@ -16,6 +16,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub state: RawState,
     pub cache: Option<RawCache>,
+    pub catalog: Option<RawCatalog>,
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]
@@ -117,6 +118,16 @@ pub struct RawCacheRedis {
 pub struct RawAliasCache {
     pub enabled: Option<bool>,
     pub ttl_seconds: Option<u64>,
+}
+
+/// `catalog:`: where the model catalog comes from (`super::catalog`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalog {
+    pub path: Option<String>,
+    pub url: Option<String>,
+    pub refresh_hours: Option<u64>,
+    pub cache_dir: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default)]
