@@ -8,6 +8,7 @@
 //! - [`pipeline`]: the request stages (key, allowlist, limits) and completion taps.
 //! - [`state`]: per-key limit state, in process or in Redis.
 //! - [`cache`]: the response cache (moka in process, optionally Redis).
+//! - [`catalog`]: the model catalog (prices, limits, capabilities; models.dev format).
 //! - [`memo`]: signed reasoning kept for OpenAI clients' tool loops to Anthropic.
 //! - [`admin`], [`metrics`]: `/healthz`, `/readyz`, `/metrics` on the admin listener.
 //! - [`shutdown`]: SIGTERM drains in-flight requests, then exits.
@@ -26,6 +27,7 @@
 
 pub mod admin;
 pub mod cache;
+pub mod catalog;
 pub mod config;
 pub mod cost;
 pub mod formats;

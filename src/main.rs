@@ -7,8 +7,9 @@ use pingora_core::services::background::{background_service, GenBackgroundServic
 use pingora_core::services::listening::Service;
 use std::sync::Arc;
 use std::time::Duration;
-use switchyard::config::{real_env, Config};
-use switchyard::{admin, metrics, proxy, routing, state, upstream};
+use switchyard::catalog::cli::ModelsCommand;
+use switchyard::config::{real_env, CatalogConfig, Config};
+use switchyard::{admin, catalog, metrics, proxy, routing, state, upstream};
 
 // jemalloc, built with its background purging thread on (Cargo feature
 // `background_threads`): after a burst of streams, freed memory goes back to the OS
@@ -51,6 +52,12 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+    },
+    /// The model catalog: prices, context windows, capabilities (offline unless
+    /// `refresh` / `--refresh`). With -c FILE its `catalog:` section applies.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
     },
 }
 
@@ -115,6 +122,20 @@ fn main() {
         keys_new(name);
         return;
     }
+    if let Some(Command::Models { command }) = &cli.command {
+        let settings = match cli.conf.as_deref() {
+            Some(path) => CatalogConfig::from_file(path, &real_env),
+            None => Ok(CatalogConfig::defaults(&real_env)),
+        };
+        let code = match settings {
+            Ok(s) => catalog::cli::run(command, &s),
+            Err(errors) => {
+                eprintln!("switchyard: invalid configuration:\n{errors}");
+                2
+            }
+        };
+        std::process::exit(code);
+    }
     if let Some(Command::Check) = cli.command {
         let Some(path) = cli.conf.as_deref() else {
             eprintln!("switchyard check: give the file to check with -c FILE");
@@ -148,6 +169,11 @@ fn main() {
         config.source
     );
     proxy::announce(&config);
+    // Read now (no network) so its warnings come at start-up; the cost and budget
+    // stages take it from here.
+    let model_catalog = catalog::load(&config.catalog);
+    model_catalog.log_warnings();
+    log::info!("model catalog: {}", model_catalog.describe());
     metrics::init();
 
     let opt = Opt {

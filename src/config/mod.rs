@@ -10,11 +10,13 @@
 //! error message.
 
 pub mod cache;
+pub mod catalog;
 pub mod keys;
 mod raw;
 
 use crate::formats::ApiFormat;
 pub use cache::{AliasCache, CacheConfig, CacheScope};
+pub use catalog::CatalogConfig;
 pub use keys::{Budget, BudgetPeriod, GatewayKey, KeyLimits, OnError, RedisConfig, StateConfig};
 use raw::{RawConfig, RawKey, RawProvider, RawTimeouts};
 use std::collections::BTreeMap;
@@ -42,6 +44,8 @@ pub struct Config {
     pub state: StateConfig,
     /// The response cache (`crate::cache`).
     pub cache: CacheConfig,
+    /// Where the model catalog comes from (`crate::catalog::load`).
+    pub catalog: CatalogConfig,
     pub max_body_bytes: u64,
     /// `defaults.max_tokens`: also the output estimate of a request that sets none.
     pub default_max_tokens: u32,
@@ -91,6 +95,9 @@ pub struct Provider {
     /// HTTP/2 to the provider: requests share a few multiplexed connections instead of
     /// one connection (and file descriptor) each.
     pub http2: Option<Http2>,
+    /// `catalog_provider:`: the model catalog's provider id for this provider; `None`
+    /// = the one named after its type (see `crate::catalog::catalog_provider_of`).
+    pub catalog_provider: Option<String>,
 }
 
 /// HTTP/2 settings of one provider.
@@ -377,6 +384,7 @@ impl Config {
                         timeouts: RawTimeouts::default(),
                         http2: false,
                         http2_max_streams: None,
+                        catalog_provider: None,
                     },
                 );
             }
@@ -587,6 +595,7 @@ fn build_provider(
         errors.push(format!("{at}.api_key: contains a line break"));
     }
     check_timeouts(&p.timeouts, &format!("{at}.timeouts"), errors);
+    catalog::check_catalog_provider(p.catalog_provider.as_deref(), &at, errors);
     let auth_text = match format {
         ApiFormat::OpenAi => format!("Bearer {api_key}"),
         ApiFormat::Anthropic => api_key.clone(),
@@ -670,6 +679,7 @@ fn build_provider(
         health_check,
         timeouts: TimeoutOverrides::from_raw(&p.timeouts),
         http2,
+        catalog_provider: p.catalog_provider,
     })
 }
 
@@ -688,6 +698,7 @@ fn validate(
     let keys = keys::validate_keys(raw.keys, raw.default_limits.as_ref(), env, &mut errors);
     let state = keys::validate_state(raw.state, &mut errors);
     let cache = cache::validate_cache(raw.cache, state.redis.as_ref(), &mut errors);
+    let catalog = catalog::validate_catalog(raw.catalog, env, &mut errors);
     let max_tokens = raw.defaults.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
     if max_tokens == 0 {
         errors.push("defaults.max_tokens: must be at least 1".into());
@@ -863,6 +874,7 @@ fn validate(
         keys,
         state,
         cache,
+        catalog,
         max_body_bytes,
         default_max_tokens: max_tokens,
         server: ServerSettings {

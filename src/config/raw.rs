@@ -16,6 +16,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub state: RawState,
     pub cache: Option<RawCache>,
+    pub catalog: Option<RawCatalog>,
     #[serde(default)]
     pub limits: RawLimits,
     #[serde(default)]
@@ -129,6 +130,16 @@ pub struct RawAliasCache {
     pub ttl_seconds: Option<u64>,
 }
 
+/// `catalog:`: where the model catalog comes from (`super::catalog`).
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct RawCatalog {
+    pub path: Option<String>,
+    pub url: Option<String>,
+    pub refresh_hours: Option<u64>,
+    pub cache_dir: Option<String>,
+}
+
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawLimits {
@@ -173,6 +184,8 @@ pub struct RawProvider {
     #[serde(default)]
     pub http2: bool,
     pub http2_max_streams: Option<usize>,
+    /// The model catalog's provider for this one (OpenAI-compatible providers).
+    pub catalog_provider: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]
