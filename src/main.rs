@@ -103,6 +103,21 @@ fn load(conf: Option<&str>) -> Config {
     }
 }
 
+/// The router, with prices from the config and else the catalog; an alias with the
+/// `cost` strategy and an unpriced target cannot route, so that is exit 2.
+fn checked_router(config: &Arc<Config>, catalog: Arc<catalog::Catalog>) -> routing::Router {
+    let router = routing::Router::new(config.clone(), catalog);
+    let problems = router.cost_problems();
+    if !problems.is_empty() {
+        eprintln!(
+            "switchyard: invalid configuration:\n{}",
+            problems.join("\n")
+        );
+        std::process::exit(2);
+    }
+    router
+}
+
 fn main() {
     let cli = Cli::parse();
     let mut logger =
@@ -142,17 +157,17 @@ fn main() {
             std::process::exit(2);
         };
         let c = Arc::new(load(Some(path)));
-        let router = routing::Router::new(c.clone(), Arc::new(routing::NoPrices));
-        let problems = router.cost_problems();
-        if !problems.is_empty() {
-            eprintln!(
-                "switchyard: invalid configuration:\n{}",
-                problems.join("\n")
-            );
-            std::process::exit(2);
+        let model_catalog = catalog::load(&c.catalog);
+        let router = checked_router(&c, model_catalog.catalog.clone());
+        for w in model_catalog
+            .warnings
+            .iter()
+            .chain(&catalog::unknown_models(&c, &model_catalog.catalog))
+        {
+            println!("warning: {w}");
         }
         for t in router.unpriced() {
-            println!("warning: {t} has no price (no `price:` and not in the model catalog): its requests have no cost_usd and count nothing against budgets");
+            println!("warning: {t} has no price (no `price:` and not in the model catalog): its requests have no cost_usd and count nothing against spend budgets");
         }
         println!(
             "{path}: ok ({} providers, {} models, {} gateway keys)",
@@ -231,18 +246,7 @@ fn main() {
             state::redis::RedisConnector(link.clone()),
         ));
     }
-    let router = Arc::new(routing::Router::new(
-        config.clone(),
-        Arc::new(routing::NoPrices),
-    ));
-    let problems = router.cost_problems();
-    if !problems.is_empty() {
-        eprintln!(
-            "switchyard: invalid configuration:\n{}",
-            problems.join("\n")
-        );
-        std::process::exit(2);
-    }
+    let router = Arc::new(checked_router(&config, model_catalog.catalog.clone()));
     let unpriced = router.unpriced();
     if !unpriced.is_empty() {
         log::warn!(

@@ -310,3 +310,84 @@ fn settle(gw: &Gateway, r: &Reply) {
     // Redis settles in the background; in process it is done already.
     std::thread::sleep(Duration::from_millis(20));
 }
+
+#[test]
+fn targets_without_a_price_are_routed_and_billed_at_the_catalogs() {
+    let mock = Mock::start();
+    let models = r#"  cheapest:
+    strategy: cost
+    targets:
+      - { provider: anth, model: claude-opus-4-1 }
+      - { provider: anth, model: claude-3-haiku-20240307 }
+defaults: { max_tokens: 8000 }"#;
+    let gw = Gateway::start(&two_provider_config(&mock, models));
+    // No max_tokens from the client: Claude Haiku 3's own limit (4,096 in the
+    // catalog) is below defaults.max_tokens, so it is what goes upstream.
+    let body = serde_json::to_vec(&json!({
+        "model": "cheapest", "messages": [{"role": "user", "content": "hello there"}]
+    }))
+    .unwrap();
+    let r = gw.post_raw("/v1/chat/completions", body, &[]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = mock.last_body();
+    assert_eq!(sent["model"], "claude-3-haiku-20240307");
+    assert_eq!(sent["max_tokens"], 4096);
+    let u = &r.json()["usage"];
+    let (input, output) = (
+        u["prompt_tokens"].as_f64().unwrap(),
+        u["completion_tokens"].as_f64().unwrap(),
+    );
+    assert!(input > 0.0 && output > 0.0);
+    assert!(
+        close(cost_header(&r), (input * 0.25 + output * 1.25) / 1e6),
+        "{u}"
+    );
+}
+
+#[test]
+fn check_warns_about_models_the_catalog_does_not_know() {
+    let mock = Mock::start();
+    let models = r#"  s: { targets: [ { provider: anth, model: claude-sonet-4-5 } ] }
+  c: { strategy: cost, targets: [ { provider: oai, model: gpt-4o }, { provider: oai, model: my-finetune } ] }"#;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.yaml");
+    let yaml = two_provider_config(&mock, models)
+        .replace("{listen}", "127.0.0.1:1")
+        .replace("{admin}", "127.0.0.1:2");
+    std::fs::write(&path, &yaml).unwrap();
+    let check = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["check", "-c"])
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    // A cost alias cannot rank a target with no price: an error naming it.
+    let out = check(&path);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("models.c.targets[1].price: the cost strategy needs a price, and the model catalog has none for oai/my-finetune"), "{err}");
+    // Priced by hand, it is fine; the misspelt model is a warning with a suggestion.
+    std::fs::write(
+        &path,
+        yaml.replace(
+            "model: my-finetune }",
+            "model: my-finetune, price: { input: 1, output: 2 } }",
+        ),
+    )
+    .unwrap();
+    let out = check(&path);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("warning: models.s.targets[0].model: \"claude-sonet-4-5\" is not in the model catalog under provider \"anthropic\" (did you mean claude-sonnet-4-5"), "{text}");
+    assert!(
+        text.contains("warning: anth/claude-sonet-4-5 has no price"),
+        "{text}"
+    );
+    assert!(!text.contains("gpt-4o\" is not in"), "{text}");
+}

@@ -16,6 +16,8 @@
 //! models.dev's own build does. Prices are USD per million tokens.
 
 pub mod cli;
+mod prices;
+pub use prices::unknown_models;
 mod fetch;
 mod load;
 

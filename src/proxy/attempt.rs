@@ -258,7 +258,10 @@ impl Gateway {
         let mut dropped = req.dropped.clone();
         let opts = EncodeOptions {
             model: &cand.model,
-            default_max_tokens: provider.default_max_tokens,
+            // The model's own output limit, when the catalog knows a smaller one.
+            default_max_tokens: cand.max_output.map_or(provider.default_max_tokens, |m| {
+                m.min(u64::from(provider.default_max_tokens)) as u32
+            }),
             sampling_params: provider.accepts_sampling_params(),
         };
         let out = formats::encode_request(provider.format, req, &opts, &mut dropped)?;
