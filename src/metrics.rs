@@ -7,8 +7,8 @@
 #![allow(clippy::expect_used)]
 
 use prometheus::{
-    register_histogram_vec, register_int_counter, register_int_counter_vec, register_int_gauge,
-    HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    register_counter_vec, register_histogram_vec, register_int_counter, register_int_counter_vec,
+    register_int_gauge, CounterVec, HistogramVec, IntCounter, IntCounterVec, IntGauge,
 };
 use std::sync::LazyLock;
 
@@ -127,6 +127,81 @@ pub static LOG_LINES_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+// OpenTelemetry GenAI semantic conventions (gen_ai.* metrics), in Prometheus spelling,
+// with the conventions' advised bucket boundaries. Labels: see `pipeline::genai`.
+
+/// Labels of the GenAI request histograms.
+pub const GENAI_LABELS: [&str; 5] = [
+    "gen_ai_operation_name",
+    "gen_ai_provider_name",
+    "gen_ai_request_model",
+    "gen_ai_response_model",
+    "error_type",
+];
+
+pub static GENAI_TOKENS: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "gen_ai_client_token_usage",
+        "Tokens per request by type (input, output, cached_input, cache_creation_input, reasoning)",
+        &[
+            "gen_ai_operation_name",
+            "gen_ai_provider_name",
+            "gen_ai_request_model",
+            "gen_ai_response_model",
+            "gen_ai_token_type",
+        ],
+        vec![
+            1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0,
+            4194304.0, 16777216.0, 67108864.0
+        ]
+    )
+    .expect("metric registers once")
+});
+
+pub static GENAI_DURATION: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "gen_ai_server_request_duration_seconds",
+        "Chat request duration, to the last byte",
+        &GENAI_LABELS,
+        vec![
+            0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92
+        ]
+    )
+    .expect("metric registers once")
+});
+
+pub static GENAI_TTFT: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "gen_ai_server_time_to_first_token_seconds",
+        "Time to the first streamed token sent to the client",
+        &GENAI_LABELS,
+        vec![
+            0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+            10.0
+        ]
+    )
+    .expect("metric registers once")
+});
+
+pub static GENAI_TPOT: LazyLock<HistogramVec> = LazyLock::new(|| {
+    register_histogram_vec!(
+        "gen_ai_server_time_per_output_token_seconds",
+        "Time per output token after the first, of streamed responses",
+        &GENAI_LABELS,
+        vec![0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0, 2.5]
+    )
+    .expect("metric registers once")
+});
+
+pub static COST_USD: LazyLock<CounterVec> = LazyLock::new(|| {
+    register_counter_vec!(
+        "switchyard_cost_usd_total",
+        "USD spent at providers, by gateway key, provider and upstream model (configured names)",
+        &["key", "provider", "model"]
+    )
+    .expect("metric registers once")
+});
+
 /// Text exposition of every registered metric.
 pub fn render() -> Vec<u8> {
     use prometheus::Encoder;
@@ -150,4 +225,9 @@ pub fn init() {
     LazyLock::force(&CACHE_REQUESTS);
     LazyLock::force(&CACHE_BYTES);
     LazyLock::force(&CACHE_EVICTIONS);
+    LazyLock::force(&GENAI_TOKENS);
+    LazyLock::force(&GENAI_DURATION);
+    LazyLock::force(&GENAI_TTFT);
+    LazyLock::force(&GENAI_TPOT);
+    LazyLock::force(&COST_USD);
 }

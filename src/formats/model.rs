@@ -433,6 +433,25 @@ impl ErrorKind {
         }
     }
 
+    /// Snake-case name: a bounded metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorKind::InvalidRequest => "invalid_request",
+            ErrorKind::Authentication => "authentication",
+            ErrorKind::Permission => "permission",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::RouteNotFound => "route_not_found",
+            ErrorKind::MethodNotAllowed => "method_not_allowed",
+            ErrorKind::RequestTooLarge => "request_too_large",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::OverBudget => "over_budget",
+            ErrorKind::Overloaded => "overloaded",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Upstream => "upstream",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
     pub fn status(self) -> u16 {
         match self {
             ErrorKind::InvalidRequest => 400,

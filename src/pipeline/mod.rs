@@ -13,8 +13,9 @@
 //! 2. [`auth::Authenticate`] — the key's `models` allowlist. r: `key`. 403 naming the
 //!    model and the key's name.
 //! 3. [`admit::Admit`] — rpm, tpm (a reservation: input estimated from the body plus
-//!    the request's max output tokens) and concurrency of the key, in process or in
-//!    Redis ([`crate::state`]). r: `key`; w: `quota` (the `x-ratelimit-*` headers every
+//!    the request's max output tokens), concurrency and spend budget (a reservation of
+//!    the worst case at the dearest price the model may reach) of the key, in process
+//!    or in Redis ([`crate::state`]). r: `key`; w: `quota` (the `x-ratelimit-*` headers every
 //!    response then carries), `grant` (settled at the end), `limited`. 429 with the
 //!    limiter's real `retry-after`; a rejected request takes no quota.
 //! 4. [`cache::Lookup`] — the response cache ([`crate::cache`]), when any model has
@@ -28,10 +29,10 @@
 //! `answer` when `collect_answer` asks for it.
 //!
 //! # Taps, at the end of every request (Pingora's `logging` phase)
-//! - [`admit::Settle`] — settles the grant to the usage the response reported
-//!   (streams included; an interrupted one, or one that reported no usage, keeps
-//!   its reservation, since what the provider billed is unknown) and ends the
-//!   concurrency hold. r: `grant`, `usage`, `usage_complete`.
+//! - [`admit::Settle`] — settles the grant to the usage and cost the response
+//!   reported (streams included; an interrupted one, or one that reported no usage,
+//!   keeps its reservation, since what the provider billed is unknown) and ends the
+//!   concurrency hold. r: `grant`, `usage`, `usage_complete`, `cost_usd`.
 //! - [`RememberThinking`] — keeps the signed thinking of an Anthropic answer with
 //!   tool calls that went to an OpenAI client ([`crate::memo`]). r: `remember_thinking`,
 //!   `answer`, `key`.
@@ -40,6 +41,10 @@
 //!   `client_gone`.
 //! - [`KeyMetrics`] — `switchyard_key_requests_total` / `_key_tokens_total` (a cache
 //!   hit used no provider tokens).
+//! - [`genai::GenAiMetrics`] — the OpenTelemetry GenAI histograms (duration, time to
+//!   first token, time per output token, tokens by type) and
+//!   `switchyard_cost_usd_total`, labelled with configured names only. r: `model`,
+//!   `provider`, `upstream_model`, `status`, `ttfb`, `usage`, `cost_usd`, `key`.
 //!
 //! Stages and taps are built once from the config: a stage with nothing to do (no
 //! key has limits) is not in the list, so it costs nothing per request.
@@ -47,6 +52,7 @@
 pub mod admit;
 pub mod auth;
 pub mod cache;
+pub mod genai;
 
 use crate::cache::Cache;
 use crate::config::Config;
@@ -117,6 +123,7 @@ pub enum Tap {
     RememberThinking(RememberThinking),
     CacheFill(cache::Fill),
     KeyMetrics(KeyMetrics),
+    GenAiMetrics(genai::GenAiMetrics),
 }
 
 impl Tap {
@@ -126,6 +133,7 @@ impl Tap {
             Tap::RememberThinking(t) => t.on_complete(ctx),
             Tap::CacheFill(t) => t.on_complete(ctx),
             Tap::KeyMetrics(t) => t.on_complete(ctx),
+            Tap::GenAiMetrics(t) => t.on_complete(ctx),
         }
     }
 }
@@ -172,6 +180,7 @@ impl Pipeline {
                 config: config.clone(),
             }));
         }
+        taps.push(Tap::GenAiMetrics(genai::GenAiMetrics::new(config.clone())));
         Pipeline { stages, taps }
     }
 
