@@ -3,13 +3,11 @@
 use clap::{Parser, Subcommand};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
-use pingora_core::services::background::{background_service, GenBackgroundService};
-use pingora_core::services::listening::Service;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard::catalog::cli::ModelsCommand;
 use switchyard::config::{real_env, CatalogConfig, Config};
-use switchyard::{admin, catalog, metrics, proxy, routing, state, upstream};
+use switchyard::{catalog, metrics, proxy, routing};
 
 // jemalloc, built with its background purging thread on (Cargo feature
 // `background_threads`): after a burst of streams, freed memory goes back to the OS
@@ -223,29 +221,6 @@ fn main() {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let upstreams = Arc::new(upstream::Upstreams::new(&config));
-    for (name, lb) in upstreams.health_checked() {
-        server.add_service(GenBackgroundService::new(
-            format!("health check {name}"),
-            lb,
-        ));
-    }
-    let limiter = Arc::new(state::Limiter::new(&config));
-    if let Some(r) = limiter.redis() {
-        server.add_service(background_service(
-            "redis state",
-            state::redis::RedisConnector(r.link().clone()),
-        ));
-    }
-    let cache = config
-        .cache_in_use()
-        .then(|| Arc::new(switchyard::cache::Cache::new(&config.cache)));
-    if let Some(link) = cache.as_ref().and_then(|c| c.redis_link()) {
-        server.add_service(background_service(
-            "redis cache",
-            state::redis::RedisConnector(link.clone()),
-        ));
-    }
     let router = Arc::new(checked_router(&config, model_catalog.catalog.clone()));
     let unpriced = router.unpriced();
     if !unpriced.is_empty() {
@@ -254,43 +229,12 @@ fn main() {
             unpriced.join(", ")
         );
     }
-    let gateway = proxy::Gateway::new(router, upstreams.clone(), &limiter, cache.as_ref());
-    if let Some(link) = gateway.memo_redis_link() {
-        server.add_service(background_service(
-            "redis thinking memo",
-            state::redis::RedisConnector(link),
-        ));
-    }
-    let mut data_plane = pingora_proxy::http_proxy_service(&server.configuration, gateway);
-    data_plane.add_tcp(&config.listen);
-    server.add_service(data_plane);
-    if let Some(addr) = &config.admin_listen {
-        let mut admin = Service::new(
-            "switchyard admin".to_string(),
-            admin::AdminApp {
-                upstreams: upstreams.clone(),
-                cache: cache.clone(),
-            },
-        );
-        admin.add_tcp(addr);
-        server.add_service(admin);
-        log::info!(
-            "admin endpoints on http://{addr} (/healthz /readyz /metrics{})",
-            if cache.is_some() {
-                ", DELETE /admin/cache[/KEY]"
-            } else {
-                ""
-            }
-        );
-    }
-    server.add_service(background_service(
-        "upstream pool sweeper",
-        upstream::PoolSweeper(upstreams.clone()),
-    ));
-    server.add_service(background_service(
-        "provider resolver",
-        upstream::Resolver(upstreams),
-    ));
+    switchyard::app::add_services(
+        &mut server,
+        router,
+        &config.listen,
+        config.admin_listen.as_deref(),
+    );
     log::info!("listening on http://{}", config.listen);
     let drain = switchyard::shutdown::Drain {
         grace: Duration::from_secs(grace_period),

@@ -1,0 +1,83 @@
+//! The gateway's services, added to a Pingora server: the data plane, the admin
+//! listener, and the background work they need (health checks, Redis connections,
+//! the upstream pool sweeper, the provider resolver). `switchyard serve` and
+//! `switchyard probe` (which runs the same gateway on a private loopback port) both
+//! build it here.
+
+use crate::routing::Router;
+use crate::{admin, cache, proxy, state, upstream};
+use pingora_core::server::Server;
+use pingora_core::services::background::{background_service, GenBackgroundService};
+use pingora_core::services::listening::Service;
+use std::sync::Arc;
+
+/// Adds every service of a gateway routing with `router` (whose config it serves),
+/// listening on `listen`, with the admin endpoints on `admin_listen` if given.
+pub fn add_services(
+    server: &mut Server,
+    router: Arc<Router>,
+    listen: &str,
+    admin_listen: Option<&str>,
+) {
+    let config = router.config().clone();
+    let upstreams = Arc::new(upstream::Upstreams::new(&config));
+    for (name, lb) in upstreams.health_checked() {
+        server.add_service(GenBackgroundService::new(
+            format!("health check {name}"),
+            lb,
+        ));
+    }
+    let limiter = Arc::new(state::Limiter::new(&config));
+    if let Some(r) = limiter.redis() {
+        server.add_service(background_service(
+            "redis state",
+            state::redis::RedisConnector(r.link().clone()),
+        ));
+    }
+    let cache = config
+        .cache_in_use()
+        .then(|| Arc::new(cache::Cache::new(&config.cache)));
+    if let Some(link) = cache.as_ref().and_then(|c| c.redis_link()) {
+        server.add_service(background_service(
+            "redis cache",
+            state::redis::RedisConnector(link.clone()),
+        ));
+    }
+    let gateway = proxy::Gateway::new(router, upstreams.clone(), &limiter, cache.as_ref());
+    if let Some(link) = gateway.memo_redis_link() {
+        server.add_service(background_service(
+            "redis thinking memo",
+            state::redis::RedisConnector(link),
+        ));
+    }
+    let mut data_plane = pingora_proxy::http_proxy_service(&server.configuration, gateway);
+    data_plane.add_tcp(listen);
+    server.add_service(data_plane);
+    if let Some(addr) = admin_listen {
+        let mut admin = Service::new(
+            "switchyard admin".to_string(),
+            admin::AdminApp {
+                upstreams: upstreams.clone(),
+                cache: cache.clone(),
+            },
+        );
+        admin.add_tcp(addr);
+        server.add_service(admin);
+        log::info!(
+            "admin endpoints on http://{addr} (/healthz /readyz /metrics{})",
+            if cache.is_some() {
+                ", DELETE /admin/cache[/KEY]"
+            } else {
+                ""
+            }
+        );
+    }
+    server.add_service(background_service(
+        "upstream pool sweeper",
+        upstream::PoolSweeper(upstreams.clone()),
+    ));
+    server.add_service(background_service(
+        "provider resolver",
+        upstream::Resolver(upstreams),
+    ));
+}
