@@ -306,11 +306,22 @@ fn changes(d: &CatalogDiff) -> String {
     out
 }
 
+/// `$3 in / $15 out / $0.3 cache read / $3.75 cache write` (the prices it has).
 fn short_cost(c: Option<&ModelCost>) -> String {
-    c.map_or_else(
-        || "unpriced".into(),
-        |c| format!("${} in / ${} out", c.input, c.output),
-    )
+    let Some(c) = c else {
+        return "unpriced".into();
+    };
+    let mut s = format!("${} in / ${} out", c.input, c.output);
+    for (v, what) in [
+        (c.cache_read, "cache read"),
+        (c.cache_write, "cache write"),
+        (c.reasoning, "reasoning"),
+    ] {
+        if let Some(v) = v {
+            let _ = write!(s, " / ${v} {what}");
+        }
+    }
+    s
 }
 
 /// The model a user named: `provider/model`, or a bare id one provider alone lists.
