@@ -37,6 +37,7 @@ pub mod memo;
 pub mod metrics;
 pub mod net;
 pub mod pipeline;
+pub mod probe;
 pub mod proxy;
 pub mod routing;
 pub mod shutdown;

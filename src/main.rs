@@ -46,6 +46,9 @@ enum Command {
     Serve,
     /// Validate a config file and print every problem with its path.
     Check,
+    /// Measure targets (aliases or provider/model) through the gateway's own code
+    /// path: TTFT, latency, tokens/s, cost, errors. No running gateway needed.
+    Probe(switchyard::probe::ProbeArgs),
     /// Gateway keys.
     Keys {
         #[command(subcommand)]
@@ -118,8 +121,13 @@ fn checked_router(config: &Arc<Config>, catalog: Arc<catalog::Catalog>) -> routi
 
 fn main() {
     let cli = Cli::parse();
+    // The probe's in-process gateway would log every request: only problems show.
+    let default_level = match cli.command {
+        Some(Command::Probe(_)) => "warn",
+        _ => "info",
+    };
     let mut logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
+        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level));
     // Access-log lines go through a writer thread (no syscall on the request path).
     // Not in daemon mode: the fork there would leave the thread behind.
     if !cli.daemon {
@@ -148,6 +156,16 @@ fn main() {
             }
         };
         std::process::exit(code);
+    }
+    if let Some(Command::Probe(args)) = &cli.command {
+        let config = load(cli.conf.as_deref());
+        let model_catalog = catalog::load(&config.catalog);
+        model_catalog.log_warnings();
+        std::process::exit(switchyard::probe::run(
+            config,
+            model_catalog.catalog.clone(),
+            args,
+        ));
     }
     if let Some(Command::Check) = cli.command {
         let Some(path) = cli.conf.as_deref() else {
