@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
+use pingora_core::services::background::background_service;
 use std::sync::Arc;
 use std::time::Duration;
 use switchyard::catalog::cli::ModelsCommand;
@@ -246,6 +247,9 @@ fn main() {
             "no price for {} (no `price:` and not in the model catalog): their requests have no cost_usd and count nothing against spend budgets",
             unpriced.join(", ")
         );
+    }
+    if let Some(r) = catalog::Refresher::new(&config.catalog, &model_catalog, router.clone()) {
+        server.add_service(background_service("model catalog refresh", r));
     }
     switchyard::app::add_services(
         &mut server,
