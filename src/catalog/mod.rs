@@ -389,7 +389,7 @@ impl Catalog {
 pub fn catalog_provider_of(p: &crate::config::Provider) -> &str {
     p.catalog_provider
         .as_deref()
-        .unwrap_or_else(|| p.format.as_str())
+        .unwrap_or_else(|| p.format.catalog_provider())
 }
 
 /// serde_json appends "at line 1 column 5" to messages; the path says where already.

@@ -14,7 +14,7 @@ pub mod catalog;
 pub mod keys;
 mod raw;
 
-use crate::formats::ApiFormat;
+use crate::formats::{Format, Settings};
 pub use cache::{AliasCache, CacheConfig, CacheScope};
 pub use catalog::CatalogConfig;
 pub use keys::{Budget, BudgetPeriod, GatewayKey, KeyLimits, OnError, RedisConfig, StateConfig};
@@ -74,11 +74,14 @@ pub struct ServerSettings {
 /// One upstream provider deployment.
 pub struct Provider {
     pub name: String,
-    pub format: ApiFormat,
+    /// `type:`: the provider's wire format, which builds its requests and reads its
+    /// answers (see `crate::formats::provider`).
+    pub format: Format,
     pub tls: bool,
     pub host: String,
     pub port: u16,
-    /// Full request path, e.g. `/v1/chat/completions` or `/v1/messages`.
+    /// The request path every request shares, e.g. `/v1/chat/completions` or
+    /// `/v1/messages`; formats that put the model in the path add to it per request.
     pub path: String,
     /// `Host` header value (with port when not the scheme default).
     pub host_header: String,
@@ -87,6 +90,10 @@ pub struct Provider {
     /// marked sensitive so it is never logged by the HTTP stack.
     pub auth_value: http::HeaderValue,
     pub anthropic_version: String,
+    /// `api_version:` (Azure).
+    pub api_version: Option<String>,
+    /// `auth:` (Azure: `api-key` or `bearer`).
+    pub auth: Option<String>,
     pub default_max_tokens: u32,
     /// Self-hosted replicas (`host:port`); empty = resolve `host` (SaaS providers).
     pub addresses: Vec<String>,
@@ -179,7 +186,7 @@ pub struct HealthCheck {
 impl Provider {
     /// Whether `temperature`/`top_p`/`top_k` may be sent (Anthropic API versions differ).
     pub fn accepts_sampling_params(&self) -> bool {
-        self.format != ApiFormat::Anthropic
+        self.format != Format::Anthropic
             || self.anthropic_version.as_str() < ANTHROPIC_VERSION_WITHOUT_SAMPLING
     }
 }
@@ -378,6 +385,8 @@ impl Config {
                         base_url: Some(env(url_var).unwrap_or_else(|| default_url.into())),
                         api_key: Some(key),
                         anthropic_version: None,
+                        api_version: None,
+                        auth: None,
                         max_tokens: None,
                         addresses: Vec::new(),
                         health_check: None,
@@ -511,14 +520,6 @@ fn check_timeouts(t: &RawTimeouts, path: &str, errors: &mut Vec<String>) {
     }
 }
 
-fn parse_format(kind: &str) -> Option<ApiFormat> {
-    match kind {
-        "openai" => Some(ApiFormat::OpenAi),
-        "anthropic" => Some(ApiFormat::Anthropic),
-        _ => None,
-    }
-}
-
 fn build_provider(
     name: &str,
     p: RawProvider,
@@ -527,22 +528,41 @@ fn build_provider(
     errors: &mut Vec<String>,
 ) -> Option<Provider> {
     let at = format!("providers.{name}");
-    let format = match parse_format(&p.kind) {
-        Some(f) => f,
-        None => {
-            let hint = closest(&p.kind, ["openai", "anthropic"].into_iter())
-                .map(|s| format!(" (did you mean \"{s}\"?)"))
-                .unwrap_or_default();
-            errors.push(format!(
-                "{at}.type: unknown provider type \"{}\"{hint}; expected openai or anthropic",
-                p.kind
-            ));
-            return None;
-        }
+    let Some(format) = Format::parse(&p.kind) else {
+        let names = Format::ALL.iter().map(|f| f.name());
+        let hint = closest(&p.kind, names.clone())
+            .map(|s| format!(" (did you mean \"{s}\"?)"))
+            .unwrap_or_default();
+        errors.push(format!(
+            "{at}.type: unknown provider type \"{}\"{hint}; expected one of {}",
+            p.kind,
+            names.collect::<Vec<_>>().join(", ")
+        ));
+        return None;
     };
-    let default_url = match format {
-        ApiFormat::OpenAi => "https://api.openai.com/v1",
-        ApiFormat::Anthropic => "https://api.anthropic.com",
+    let settings = Settings {
+        anthropic_version: p.anthropic_version.as_deref(),
+        api_version: p.api_version.as_deref(),
+        auth: p.auth.as_deref(),
+    };
+    for s in settings.present() {
+        if !format.settings().contains(&s) {
+            errors.push(format!(
+                "{at}.{s}: has no effect for type {}; remove it",
+                format.name()
+            ));
+        }
+    }
+    format.check(&settings, &at, errors);
+    let Some(default_url) = format
+        .default_base_url()
+        .or(p.base_url.as_ref().map(|_| ""))
+    else {
+        errors.push(format!(
+            "{at}.base_url: missing; type {} has no default (write your resource's URL)",
+            format.name()
+        ));
+        return None;
     };
     let base_url = match &p.base_url {
         Some(u) => expand_env(u, &format!("{at}.base_url"), env, errors),
@@ -583,10 +603,7 @@ fn build_provider(
     };
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let prefix = uri.path().trim_end_matches('/');
-    let path = match format {
-        ApiFormat::OpenAi => format!("{prefix}/chat/completions"),
-        ApiFormat::Anthropic => format!("{prefix}/v1/messages"),
-    };
+    let path = format.base_path(prefix, &settings);
     let host_header = match uri.port_u16() {
         Some(port) => format!("{}:{port}", uri.host().unwrap_or_default()),
         None => uri.host().unwrap_or_default().to_string(),
@@ -596,10 +613,7 @@ fn build_provider(
     }
     check_timeouts(&p.timeouts, &format!("{at}.timeouts"), errors);
     catalog::check_catalog_provider(p.catalog_provider.as_deref(), &at, errors);
-    let auth_text = match format {
-        ApiFormat::OpenAi => format!("Bearer {api_key}"),
-        ApiFormat::Anthropic => api_key.clone(),
-    };
+    let auth_text = format.auth_value(&api_key, &settings);
     let auth_value = match http::HeaderValue::from_str(&auth_text) {
         Ok(mut v) => {
             v.set_sensitive(true);
@@ -674,6 +688,8 @@ fn build_provider(
         anthropic_version: p
             .anthropic_version
             .unwrap_or_else(|| DEFAULT_ANTHROPIC_VERSION.to_string()),
+        api_version: p.api_version,
+        auth: p.auth,
         default_max_tokens: p.max_tokens.unwrap_or(defaults_max_tokens),
         addresses,
         health_check,

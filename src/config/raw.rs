@@ -172,6 +172,10 @@ pub struct RawProvider {
     pub base_url: Option<String>,
     pub api_key: Option<String>,
     pub anthropic_version: Option<String>,
+    /// Azure: `api-version` (a date such as `2024-10-21`, or `v1`).
+    pub api_version: Option<String>,
+    /// Azure: `api-key` (default) or `bearer` (Entra ID tokens).
+    pub auth: Option<String>,
     pub max_tokens: Option<u32>,
     /// Replicas of a self-hosted engine (`host:port`), load-balanced and health-checked;
     /// `base_url` still gives the scheme, path and `Host` header.

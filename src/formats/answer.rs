@@ -513,7 +513,7 @@ mod tests {
     #[test]
     fn observer_collects_the_answer() {
         let (from, bytes, want) = fixture("anthropic tools_parallel");
-        let mut o = StreamObserver::new(from);
+        let mut o = StreamObserver::new(from, from);
         o.collect_answer();
         o.observe(bytes);
         o.finish();

@@ -1,26 +1,34 @@
 //! Wire formats and the translation between them.
 //!
-//! `model` is the canonical chat model; `openai` and `anthropic` each convert their
-//! own wire types into and out of it; `sse` parses and writes event streams; `stream`
-//! joins a source-format decoder to a target-format encoder per response stream;
-//! `answer` assembles a streamed answer into a complete response and replays one as
-//! a stream (for the response cache).
-//! Same format on both sides never goes through here: the proxy forwards those bodies
-//! untouched except for `model` (see [`rewrite_model`]).
+//! `model` is the canonical chat model; each format module (`openai`, `anthropic`,
+//! `gemini`, `azure`) converts its own wire types into and out of it; `sse` parses and
+//! writes event streams; `stream` joins a provider-format decoder to a client-API
+//! encoder per response stream; `answer` assembles a streamed answer into a complete
+//! response and replays one as a stream (for the response cache).
+//!
+//! Two kinds of format meet here. [`ApiFormat`] is a client API (what the gateway
+//! serves: OpenAI Chat Completions, Anthropic Messages). [`Format`] is a provider's
+//! wire format (`type:` in the config), one module behind the [`ProviderFormat`] seam
+//! each (see [`provider`]), registered in [`provider_formats!`] below. A provider
+//! whose format takes a client API's bodies unchanged ([`Format::passthrough`]) gets
+//! them untouched except for `model` (see [`rewrite_model`]): no translation.
 
 pub mod answer;
 pub mod anthropic;
 pub mod model;
 pub mod openai;
+pub mod provider;
 pub mod sse;
 pub mod stream;
 
 use model::{ChatRequest, ChatResponse, ErrorKind};
+use provider::StreamDecoder;
+pub use provider::{Capabilities, Outgoing, ProviderError, ProviderFormat, Settings};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 
-/// An API dialect, on the client side or the provider side.
+/// A client API: what a request arrived in, and what its answer is rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ApiFormat {
     OpenAi,
@@ -33,6 +41,150 @@ impl ApiFormat {
             ApiFormat::OpenAi => "openai",
             ApiFormat::Anthropic => "anthropic",
         }
+    }
+}
+
+/// Registers the provider formats: `Variant => module::Type` (a [`ProviderFormat`]).
+/// Generates [`Format`] with one dispatching method per seam method, and the decoder
+/// enum a stream translator holds. Adding a format is one line here.
+macro_rules! provider_formats {
+    ($($variant:ident => $ty:ty),+ $(,)?) => {
+        /// A provider's wire format (`type:` in the config).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Format {
+            $($variant),+
+        }
+
+        impl Format {
+            /// Every registered format, in registration order.
+            pub const ALL: &'static [Format] = &[$(Format::$variant),+];
+
+            /// `type:` in the config.
+            pub fn name(self) -> &'static str {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::NAME),+ }
+            }
+
+            /// The format a `type:` names.
+            pub fn parse(name: &str) -> Option<Format> {
+                Format::ALL.iter().copied().find(|f| f.name() == name)
+            }
+
+            pub fn capabilities(self) -> &'static Capabilities {
+                match self { $(Format::$variant => &<$ty as ProviderFormat>::CAPABILITIES),+ }
+            }
+
+            /// The client API whose bodies this format forwards unchanged.
+            pub fn passthrough(self) -> Option<ApiFormat> {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::PASSTHROUGH),+ }
+            }
+
+            pub fn default_base_url(self) -> Option<&'static str> {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::DEFAULT_BASE_URL),+ }
+            }
+
+            pub fn catalog_provider(self) -> &'static str {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::CATALOG_PROVIDER),+ }
+            }
+
+            pub fn settings(self) -> &'static [&'static str] {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::SETTINGS),+ }
+            }
+
+            pub fn check(self, s: &Settings<'_>, at: &str, errors: &mut Vec<String>) {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::check(s, at, errors)),+ }
+            }
+
+            pub fn base_path(self, prefix: &str, s: &Settings<'_>) -> String {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::base_path(prefix, s)),+ }
+            }
+
+            pub fn auth_value(self, api_key: &str, s: &Settings<'_>) -> String {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::auth_value(api_key, s)),+ }
+            }
+
+            /// The whole request head for one request to provider `p`.
+            pub fn request_header(
+                self,
+                p: &crate::config::Provider,
+                out: &Outgoing<'_>,
+            ) -> pingora_error::Result<pingora_http::RequestHeader> {
+                match self {
+                    $(Format::$variant => {
+                        let path = <$ty as ProviderFormat>::request_path(p, out.model, out.stream);
+                        let mut h = provider::base_header(p, &path, out, 3)?;
+                        <$ty as ProviderFormat>::headers(p, out, &mut h)?;
+                        Ok(h)
+                    })+
+                }
+            }
+
+            pub fn encode_request(
+                self,
+                req: &ChatRequest<'_>,
+                opts: &EncodeOptions<'_>,
+                dropped: &mut Vec<Cow<'_, str>>,
+            ) -> Result<Vec<u8>, TranslateError> {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::encode_request(req, opts, dropped)),+ }
+            }
+
+            pub fn parse_response(self, body: &[u8]) -> Result<ChatResponse, TranslateError> {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::parse_response(body)),+ }
+            }
+
+            pub fn parse_usage(self, body: &[u8]) -> Result<model::Usage, TranslateError> {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::parse_usage(body)),+ }
+            }
+
+            pub fn parse_error(self, body: &[u8]) -> ProviderError {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::parse_error(body)),+ }
+            }
+        }
+
+        /// The stream decoder of one provider format.
+        #[derive(Debug)]
+        pub(crate) enum AnyDecoder {
+            $($variant(<$ty as ProviderFormat>::Decoder)),+
+        }
+
+        impl AnyDecoder {
+            pub(crate) fn new(f: Format) -> Self {
+                match f { $(Format::$variant => AnyDecoder::$variant(Default::default())),+ }
+            }
+
+            pub(crate) fn decode(&mut self, ev: &sse::SseEvent, out: &mut Vec<model::StreamEvent>) {
+                match self { $(AnyDecoder::$variant(d) => d.decode(ev, out)),+ }
+            }
+
+            pub(crate) fn finish(&mut self, out: &mut Vec<model::StreamEvent>) {
+                match self { $(AnyDecoder::$variant(d) => d.finish(out)),+ }
+            }
+
+            pub(crate) fn unreadable(&self) -> bool {
+                match self { $(AnyDecoder::$variant(d) => d.unreadable()),+ }
+            }
+        }
+    };
+}
+
+provider_formats! {
+    OpenAi => openai::OpenAi,
+    Anthropic => anthropic::Anthropic,
+}
+
+impl From<ApiFormat> for Format {
+    /// The provider format that speaks a client API natively.
+    fn from(api: ApiFormat) -> Self {
+        match api {
+            ApiFormat::OpenAi => Format::OpenAi,
+            ApiFormat::Anthropic => Format::Anthropic,
+        }
+    }
+}
+
+impl Format {
+    /// Whether a client of `api` is served by forwarding this provider's bodies.
+    pub fn passes_through(self, api: ApiFormat) -> bool {
+        self.passthrough() == Some(api)
     }
 }
 
@@ -138,17 +290,14 @@ pub struct EncodeOptions<'a> {
 }
 
 /// Renders a canonical request for a provider in `format`. Fields the target cannot
-/// express are appended to `req.dropped` by the caller-visible name.
+/// express are appended to `dropped` by the caller-visible name.
 pub fn encode_request(
-    format: ApiFormat,
+    format: impl Into<Format>,
     req: &ChatRequest,
     opts: &EncodeOptions,
     dropped: &mut Vec<Cow<'_, str>>,
 ) -> Result<Vec<u8>, TranslateError> {
-    match format {
-        ApiFormat::OpenAi => openai::request::encode(req, opts, dropped),
-        ApiFormat::Anthropic => anthropic::request::encode(req, opts, dropped),
-    }
+    format.into().encode_request(req, opts, dropped)
 }
 
 /// The output buffer for a translated request, allocated once: a translated body is
@@ -160,30 +309,25 @@ pub(crate) fn request_buffer(req: &ChatRequest<'_>) -> Vec<u8> {
 }
 
 /// Parses a provider's complete response.
-pub fn parse_response(format: ApiFormat, body: &[u8]) -> Result<ChatResponse, TranslateError> {
-    match format {
-        ApiFormat::OpenAi => openai::response::parse(body),
-        ApiFormat::Anthropic => anthropic::response::parse(body),
-    }
+pub fn parse_response(
+    format: impl Into<Format>,
+    body: &[u8],
+) -> Result<ChatResponse, TranslateError> {
+    format.into().parse_response(body)
 }
 
 /// Only the usage of a provider's complete response: pass-through bodies are forwarded
 /// as they are, so nothing else needs to be materialised.
-pub fn parse_usage(format: ApiFormat, body: &[u8]) -> Result<model::Usage, TranslateError> {
-    #[derive(Deserialize)]
-    struct WithUsage<U> {
-        #[serde(default = "Option::default")]
-        usage: Option<U>,
-    }
-    Ok(match format {
-        ApiFormat::OpenAi => from_json::<WithUsage<openai::OpenAiUsage>>(body)?
-            .usage
-            .map(openai::OpenAiUsage::into_usage),
-        ApiFormat::Anthropic => from_json::<WithUsage<anthropic::AnthropicUsage>>(body)?
-            .usage
-            .map(anthropic::AnthropicUsage::into_usage),
-    }
-    .unwrap_or_default())
+pub fn parse_usage(format: impl Into<Format>, body: &[u8]) -> Result<model::Usage, TranslateError> {
+    format.into().parse_usage(body)
+}
+
+/// A top-level `usage` object of type `U`, alone: what [`parse_usage`] reads of
+/// formats that put it there.
+#[derive(Deserialize)]
+pub(crate) struct WithUsage<U> {
+    #[serde(default = "Option::default")]
+    pub usage: Option<U>,
 }
 
 /// Renders a complete response for a client speaking `format`.
@@ -234,11 +378,8 @@ pub fn error_codes_markdown() -> String {
 }
 
 /// Pulls the human-readable message out of a provider error body, if it has one.
-pub fn provider_error_message(format: ApiFormat, body: &[u8]) -> Option<String> {
-    match format {
-        ApiFormat::OpenAi => openai::error_message(body),
-        ApiFormat::Anthropic => anthropic::error_message(body),
-    }
+pub fn provider_error_message(format: impl Into<Format>, body: &[u8]) -> Option<String> {
+    format.into().parse_error(body).message
 }
 
 /// Same-format pass-through: replaces the top-level `model` value and copies every

@@ -6,17 +6,11 @@
 //! response cache; see [`super::answer`].
 
 use super::answer::Assembler;
-use super::anthropic::stream::{AnthropicDecoder, AnthropicEncoder};
+use super::anthropic::stream::AnthropicEncoder;
 use super::model::{ChatResponse, StreamEvent, Usage};
-use super::openai::stream::{OpenAiDecoder, OpenAiEncoder};
+use super::openai::stream::OpenAiEncoder;
 use super::sse::{SseEvent, SseParser};
-use super::ApiFormat;
-
-#[derive(Debug)]
-enum Decoder {
-    OpenAi(OpenAiDecoder),
-    Anthropic(AnthropicDecoder),
-}
+use super::{AnyDecoder, ApiFormat, Format};
 
 /// The client-side encoder; also used by [`super::answer::replay_stream`], so a
 /// replayed answer is rendered by the same code as a live one.
@@ -67,7 +61,7 @@ pub struct StreamStatus {
 #[derive(Debug)]
 pub struct StreamTranslator {
     parser: SseParser,
-    decoder: Decoder,
+    decoder: AnyDecoder,
     encoder: Encoder,
     events: Vec<SseEvent>,
     canonical: Vec<StreamEvent>,
@@ -77,14 +71,12 @@ pub struct StreamTranslator {
 }
 
 impl StreamTranslator {
-    /// `include_usage`: OpenAI clients get a usage chunk only if they asked.
-    pub fn new(from: ApiFormat, to: ApiFormat, include_usage: bool) -> Self {
+    /// From a provider's stream in `from` to a client of `to`. `include_usage`: OpenAI
+    /// clients get a usage chunk only if they asked.
+    pub fn new(from: impl Into<Format>, to: ApiFormat, include_usage: bool) -> Self {
         StreamTranslator {
             parser: SseParser::new(),
-            decoder: match from {
-                ApiFormat::OpenAi => Decoder::OpenAi(OpenAiDecoder::default()),
-                ApiFormat::Anthropic => Decoder::Anthropic(AnthropicDecoder::default()),
-            },
+            decoder: AnyDecoder::new(from.into()),
             encoder: Encoder::new(to, include_usage),
             events: Vec::new(),
             canonical: Vec::new(),
@@ -117,10 +109,7 @@ impl StreamTranslator {
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         self.parser.finish(&mut self.events);
         self.drain(out);
-        match &mut self.decoder {
-            Decoder::OpenAi(d) => d.finish(&mut self.canonical),
-            Decoder::Anthropic(d) => d.finish(&mut self.canonical),
-        }
+        self.decoder.finish(&mut self.canonical);
         self.render(out);
     }
 
@@ -151,16 +140,8 @@ impl StreamTranslator {
 
     fn drain(&mut self, out: &mut Vec<u8>) {
         for ev in self.events.drain(..) {
-            self.status.unreadable |= match &mut self.decoder {
-                Decoder::OpenAi(d) => {
-                    d.decode(&ev, &mut self.canonical);
-                    d.unreadable
-                }
-                Decoder::Anthropic(d) => {
-                    d.decode(&ev, &mut self.canonical);
-                    d.unreadable
-                }
-            };
+            self.decoder.decode(&ev, &mut self.canonical);
+            self.status.unreadable |= self.decoder.unreadable();
         }
         self.render(out);
     }
@@ -197,9 +178,10 @@ pub struct StreamObserver {
 }
 
 impl StreamObserver {
-    pub fn new(format: ApiFormat) -> Self {
+    /// Watches a stream of a provider in `format` forwarded to clients of `api`.
+    pub fn new(format: impl Into<Format>, api: ApiFormat) -> Self {
         StreamObserver {
-            inner: StreamTranslator::new(format, format, true),
+            inner: StreamTranslator::new(format, api, true),
             scratch: Vec::new(),
         }
     }
@@ -340,11 +322,11 @@ mod tests {
     #[test]
     fn observer_sees_truncation() {
         let bytes = FIXTURES[0].1;
-        let mut o = StreamObserver::new(ApiFormat::Anthropic);
+        let mut o = StreamObserver::new(ApiFormat::Anthropic, ApiFormat::Anthropic);
         o.observe(&bytes[..bytes.len() / 2]);
         o.finish();
         assert!(o.status().error.is_some() && !o.status().done);
-        let mut o = StreamObserver::new(ApiFormat::Anthropic);
+        let mut o = StreamObserver::new(ApiFormat::Anthropic, ApiFormat::Anthropic);
         o.observe(bytes);
         o.finish();
         assert!(o.status().done && o.status().error.is_none());

@@ -15,7 +15,7 @@ use super::Gateway;
 use crate::config::Provider;
 use crate::formats::model::{ChatRequest, ErrorKind, Reasoning};
 use crate::formats::stream::{StreamObserver, StreamTranslator};
-use crate::formats::{self, ApiFormat, EncodeOptions};
+use crate::formats::{self, ApiFormat, EncodeOptions, Format};
 use crate::metrics;
 use crate::routing::deployment::{Admission, Outcome};
 use crate::routing::retry::{parse_retry_after, retry_delay};
@@ -84,7 +84,7 @@ impl Gateway {
         let mut restored = false;
         'candidates: for cand in &plan {
             let provider = &cand.provider;
-            if provider.format == ApiFormat::Anthropic && api == ApiFormat::OpenAi && !restored {
+            if provider.format == Format::Anthropic && api == ApiFormat::OpenAi && !restored {
                 restored = true;
                 let req = match &mut canonical {
                     Some(r) => r,
@@ -103,7 +103,7 @@ impl Gateway {
             let include_usage = canonical.as_ref().is_none_or(|r| r.include_usage);
             // An OpenAI client cannot carry signed thinking back (see `crate::memo`).
             let remember_thinking = api == ApiFormat::OpenAi
-                && provider.format == ApiFormat::Anthropic
+                && provider.format == Format::Anthropic
                 && canonical.as_ref().is_some_and(|r| {
                     !r.tools.is_empty()
                         && matches!(
@@ -111,18 +111,21 @@ impl Gateway {
                             Some(Reasoning::Effort(_) | Reasoning::BudgetTokens(_))
                         )
                 });
-            let header = upstream_header(
-                provider,
-                upstream_body.len(),
-                ctx.stream,
-                anthropic_beta.as_deref(),
-            )
-            .map_err(|e| {
-                GatewayError::new(
-                    ErrorKind::Internal,
-                    format!("building upstream request: {e}"),
-                )
-            })?;
+            let outgoing = formats::Outgoing {
+                model: &cand.model,
+                stream: ctx.stream,
+                body: &upstream_body,
+                anthropic_beta: anthropic_beta.as_deref(),
+            };
+            let header = provider
+                .format
+                .request_header(provider, &outgoing)
+                .map_err(|e| {
+                    GatewayError::new(
+                        ErrorKind::Internal,
+                        format!("building upstream request: {e}"),
+                    )
+                })?;
             let attempt = Attempt {
                 api,
                 cand,
@@ -248,7 +251,7 @@ impl Gateway {
         canonical: &mut Option<ChatRequest<'b>>,
     ) -> Result<(Vec<u8>, Vec<Cow<'b, str>>), GatewayError> {
         let provider = &cand.provider;
-        if provider.format == api {
+        if provider.format.passes_through(api) {
             return Ok((formats::rewrite_model(body, &cand.model)?, Vec::new()));
         }
         let req = match canonical {
@@ -264,7 +267,7 @@ impl Gateway {
             }),
             sampling_params: provider.accepts_sampling_params(),
         };
-        let out = formats::encode_request(provider.format, req, &opts, &mut dropped)?;
+        let out = provider.format.encode_request(req, &opts, &mut dropped)?;
         Ok((out, dropped))
     }
 
@@ -347,12 +350,11 @@ impl Gateway {
         );
         let err_body = ex.read_all(MAX_ERROR_BODY).await.unwrap_or_default();
         ex.release(&self.upstreams);
-        let message = formats::provider_error_message(provider.format, &err_body)
-            .map(|m| self.scrub.text(&m));
+        let said = provider.format.parse_error(&err_body);
         AttemptError::Status {
             status,
-            message,
-            retry_after,
+            message: said.message.map(|m| self.scrub.text(&m)),
+            retry_after: retry_after.or(said.retry_after),
         }
     }
 
@@ -370,21 +372,21 @@ impl Gateway {
         let upstream_id = upstream_request_id(ex.header());
         ex.release(&self.upstreams);
         let unreadable = |e| AttemptError::Protocol(format!("unreadable response body: {e}"));
-        let out = if provider.format == a.api {
+        let out = if provider.format.passes_through(a.api) {
             // Forwarded as is, so it must be what the client can decode.
             if std::str::from_utf8(&body).is_err() {
                 return Err(AttemptError::Protocol(
                     "unreadable response body: not valid UTF-8".into(),
                 ));
             }
-            ctx.record_usage(formats::parse_usage(provider.format, &body).map_err(unreadable)?);
+            ctx.record_usage(provider.format.parse_usage(&body).map_err(unreadable)?);
             if ctx.collect_answer {
                 // Only a tap wants it: a body it cannot read is simply not kept.
-                ctx.answer = formats::parse_response(provider.format, &body).ok();
+                ctx.answer = provider.format.parse_response(&body).ok();
             }
             body
         } else {
-            let parsed = formats::parse_response(provider.format, &body).map_err(unreadable)?;
+            let parsed = provider.format.parse_response(&body).map_err(unreadable)?;
             ctx.record_usage(parsed.usage);
             let out = formats::encode_response(a.api, &parsed);
             if ctx.collect_answer {
@@ -422,8 +424,8 @@ impl Gateway {
     ) -> Result<Delivered, AttemptError> {
         let provider = &a.cand.provider;
         let api = a.api;
-        let same = provider.format == api;
-        let mut observer = same.then(|| StreamObserver::new(api));
+        let same = provider.format.passes_through(api);
+        let mut observer = same.then(|| StreamObserver::new(provider.format, api));
         let mut translator =
             (!same).then(|| StreamTranslator::new(provider.format, api, a.include_usage));
         if ctx.collect_answer {
@@ -789,49 +791,6 @@ fn stream_error_event(api: ApiFormat, kind: ErrorKind, message: &str) -> Vec<u8>
     out
 }
 
-/// The request sent to a provider: its path, host, auth and framing. The client's
-/// own headers are not forwarded (their credentials are for the gateway), except
-/// `anthropic-beta` to Anthropic providers.
-fn upstream_header(
-    p: &Provider,
-    body_len: usize,
-    stream: bool,
-    anthropic_beta: Option<&str>,
-) -> pingora_error::Result<RequestHeader> {
-    // Without a case map: our names are lowercase already, and each header inserted
-    // into the case map costs about as much again (callgrind).
-    let mut h = RequestHeader::build_no_case("POST", p.path.as_bytes(), Some(9))?;
-    h.insert_header("host", p.host_header.as_str())?;
-    h.insert_header("content-type", "application/json")?;
-    h.insert_header("content-length", body_len.to_string())?;
-    h.insert_header("accept-encoding", "identity")?;
-    h.insert_header(
-        "accept",
-        if stream {
-            "text/event-stream"
-        } else {
-            "application/json"
-        },
-    )?;
-    h.insert_header(
-        "user-agent",
-        concat!("switchyard/", env!("CARGO_PKG_VERSION")),
-    )?;
-    match p.format {
-        ApiFormat::OpenAi => {
-            h.insert_header("authorization", p.auth_value.clone())?;
-        }
-        ApiFormat::Anthropic => {
-            h.insert_header("x-api-key", p.auth_value.clone())?;
-            h.insert_header("anthropic-version", p.anthropic_version.as_str())?;
-            if let Some(b) = anthropic_beta {
-                h.insert_header("anthropic-beta", b)?;
-            }
-        }
-    }
-    Ok(h)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -862,7 +821,7 @@ mod tests {
     fn the_relay_stops_at_what_a_client_cannot_read() {
         let good = b"data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n";
         for bad in [&b"data: {not json\n\n"[..], b"data: {\"x\":\"\xff\"}\n\n"] {
-            let mut o = StreamObserver::new(ApiFormat::OpenAi);
+            let mut o = StreamObserver::new(ApiFormat::OpenAi, ApiFormat::OpenAi);
             let mut out = Vec::new();
             let events = [&good[..], bad, good].concat();
             let why = relay_events(&mut o, &events, &mut out).unwrap_err();

@@ -568,7 +568,7 @@ pub fn announce(config: &Config) {
         info!(
             "provider '{}': {} at {}://{}:{}{}",
             p.name,
-            p.format.as_str(),
+            p.format.name(),
             if p.tls { "https" } else { "http" },
             p.host,
             p.port,

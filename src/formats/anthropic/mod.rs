@@ -8,8 +8,87 @@ pub mod request;
 pub mod response;
 pub mod stream;
 
-use super::model::{ErrorKind, FinishReason, Usage};
+use super::model::{ChatRequest, ChatResponse, ErrorKind, FinishReason, Usage};
+use super::provider::{Capabilities, Outgoing, ProviderError, ProviderFormat, Settings};
+use super::{ApiFormat, EncodeOptions, TranslateError};
+use crate::config::Provider;
+use pingora_http::RequestHeader;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// Anthropic Messages providers (`type: anthropic`).
+pub struct Anthropic;
+
+impl ProviderFormat for Anthropic {
+    const NAME: &'static str = "anthropic";
+    const CAPABILITIES: Capabilities = Capabilities {
+        text: true,
+        system: true,
+        tools: true,
+        parallel_tools: true,
+        tool_choice: true,
+        images: true,
+        image_urls: true,
+        streaming: true,
+        reasoning: true,
+        stop_sequences: true,
+        usage_cache_read: true,
+        usage_cache_write: true,
+        usage_reasoning: false,
+    };
+    const PASSTHROUGH: Option<ApiFormat> = Some(ApiFormat::Anthropic);
+    const DEFAULT_BASE_URL: Option<&'static str> = Some("https://api.anthropic.com");
+    const CATALOG_PROVIDER: &'static str = "anthropic";
+    const SETTINGS: &'static [&'static str] = &["anthropic_version"];
+    type Decoder = stream::AnthropicDecoder;
+
+    fn base_path(prefix: &str, _: &Settings<'_>) -> String {
+        format!("{prefix}/v1/messages")
+    }
+
+    fn auth_value(api_key: &str, _: &Settings<'_>) -> String {
+        api_key.to_string()
+    }
+
+    fn headers(
+        p: &Provider,
+        out: &Outgoing<'_>,
+        h: &mut RequestHeader,
+    ) -> pingora_error::Result<()> {
+        h.insert_header("x-api-key", p.auth_value.clone())?;
+        h.insert_header("anthropic-version", p.anthropic_version.as_str())?;
+        if let Some(b) = out.anthropic_beta {
+            h.insert_header("anthropic-beta", b)?;
+        }
+        Ok(())
+    }
+
+    fn encode_request(
+        req: &ChatRequest<'_>,
+        opts: &EncodeOptions<'_>,
+        dropped: &mut Vec<Cow<'_, str>>,
+    ) -> Result<Vec<u8>, TranslateError> {
+        request::encode(req, opts, dropped)
+    }
+
+    fn parse_response(body: &[u8]) -> Result<ChatResponse, TranslateError> {
+        response::parse(body)
+    }
+
+    fn parse_usage(body: &[u8]) -> Result<Usage, TranslateError> {
+        Ok(super::from_json::<super::WithUsage<AnthropicUsage>>(body)?
+            .usage
+            .map(AnthropicUsage::into_usage)
+            .unwrap_or_default())
+    }
+
+    fn parse_error(body: &[u8]) -> ProviderError {
+        ProviderError {
+            message: error_message(body),
+            retry_after: None,
+        }
+    }
+}
 
 /// `stop_reason` as Anthropic spells it.
 pub fn stop_reason_str(reason: &FinishReason) -> &'static str {

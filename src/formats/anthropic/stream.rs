@@ -243,6 +243,18 @@ impl AnthropicDecoder {
     }
 }
 
+impl crate::formats::provider::StreamDecoder for AnthropicDecoder {
+    fn decode(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) {
+        AnthropicDecoder::decode(self, ev, out)
+    }
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        AnthropicDecoder::finish(self, out)
+    }
+    fn unreadable(&self) -> bool {
+        self.unreadable
+    }
+}
+
 // === encoding (canonical -> client) ===
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

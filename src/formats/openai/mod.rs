@@ -11,8 +11,79 @@ pub mod request;
 pub mod response;
 pub mod stream;
 
-use super::model::{ErrorKind, FinishReason};
+use super::model::{ChatRequest, ChatResponse, ErrorKind, FinishReason};
+use super::provider::{Capabilities, Outgoing, ProviderError, ProviderFormat, Settings};
+use super::{ApiFormat, EncodeOptions, TranslateError};
+use crate::config::Provider;
+use pingora_http::RequestHeader;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// OpenAI Chat Completions providers (`type: openai`): OpenAI itself and every
+/// OpenAI-compatible service or engine.
+pub struct OpenAi;
+
+impl ProviderFormat for OpenAi {
+    const NAME: &'static str = "openai";
+    const CAPABILITIES: Capabilities = Capabilities {
+        text: true,
+        system: true,
+        tools: true,
+        parallel_tools: true,
+        tool_choice: true,
+        images: true,
+        image_urls: true,
+        streaming: true,
+        reasoning: true,
+        stop_sequences: true,
+        usage_cache_read: true,
+        usage_cache_write: false,
+        usage_reasoning: true,
+    };
+    const PASSTHROUGH: Option<ApiFormat> = Some(ApiFormat::OpenAi);
+    const DEFAULT_BASE_URL: Option<&'static str> = Some("https://api.openai.com/v1");
+    const CATALOG_PROVIDER: &'static str = "openai";
+    const SETTINGS: &'static [&'static str] = &[];
+    type Decoder = stream::OpenAiDecoder;
+
+    fn base_path(prefix: &str, _: &Settings<'_>) -> String {
+        format!("{prefix}/chat/completions")
+    }
+
+    fn auth_value(api_key: &str, _: &Settings<'_>) -> String {
+        format!("Bearer {api_key}")
+    }
+
+    fn headers(p: &Provider, _: &Outgoing<'_>, h: &mut RequestHeader) -> pingora_error::Result<()> {
+        h.insert_header("authorization", p.auth_value.clone())
+    }
+
+    fn encode_request(
+        req: &ChatRequest<'_>,
+        opts: &EncodeOptions<'_>,
+        dropped: &mut Vec<Cow<'_, str>>,
+    ) -> Result<Vec<u8>, TranslateError> {
+        request::encode(req, opts, dropped)
+    }
+
+    fn parse_response(body: &[u8]) -> Result<ChatResponse, TranslateError> {
+        response::parse(body)
+    }
+
+    fn parse_usage(body: &[u8]) -> Result<super::model::Usage, TranslateError> {
+        Ok(super::from_json::<super::WithUsage<OpenAiUsage>>(body)?
+            .usage
+            .map(OpenAiUsage::into_usage)
+            .unwrap_or_default())
+    }
+
+    fn parse_error(body: &[u8]) -> ProviderError {
+        ProviderError {
+            message: error_message(body),
+            retry_after: None,
+        }
+    }
+}
 
 /// `finish_reason` as OpenAI spells it.
 pub fn finish_reason_str(reason: &FinishReason) -> &'static str {

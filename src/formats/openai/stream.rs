@@ -185,6 +185,18 @@ impl OpenAiDecoder {
     }
 }
 
+impl crate::formats::provider::StreamDecoder for OpenAiDecoder {
+    fn decode(&mut self, ev: &SseEvent, out: &mut Vec<StreamEvent>) {
+        OpenAiDecoder::decode(self, ev, out)
+    }
+    fn finish(&mut self, out: &mut Vec<StreamEvent>) {
+        OpenAiDecoder::finish(self, out)
+    }
+    fn unreadable(&self) -> bool {
+        self.unreadable
+    }
+}
+
 // === encoding (canonical -> client) ===
 
 #[derive(Serialize)]
