@@ -282,6 +282,65 @@ fn render_anthropic(turns: &[Turn]) -> Vec<u8> {
     .into_bytes()
 }
 
+fn render_responses(turns: &[Turn]) -> Vec<u8> {
+    let assistant = |t: &str| {
+        obj(&[
+            ("type", st("message")),
+            ("role", st("assistant")),
+            (
+                "content",
+                arr(&[obj(&[("type", st("output_text")), ("text", st(t))])]),
+            ),
+        ])
+    };
+    let mut input = Vec::new();
+    for t in turns {
+        match t {
+            Turn::User(text) => input.push(obj(&[("role", st("user")), ("content", st(text))])),
+            Turn::Assistant(text) => input.push(assistant(text)),
+            Turn::ToolRound {
+                id,
+                preface,
+                args,
+                result,
+            } => {
+                if let Some(p) = preface {
+                    input.push(assistant(p));
+                }
+                input.push(obj(&[
+                    ("type", st("function_call")),
+                    ("call_id", st(id)),
+                    ("name", st("get_weather")),
+                    ("arguments", st(args)),
+                ]));
+                input.push(obj(&[
+                    ("type", st("function_call_output")),
+                    ("call_id", st(id)),
+                    ("output", st(result)),
+                ]));
+            }
+        }
+    }
+    let tool = obj(&[
+        ("type", st("function")),
+        ("name", st("get_weather")),
+        ("description", st(TOOL_DESCRIPTION)),
+        ("parameters", raw(WEATHER_SCHEMA)),
+    ]);
+    obj(&[
+        ("model", st("gpt-4.1")),
+        ("instructions", st(SYSTEM)),
+        ("input", arr(&input)),
+        ("tools", arr(&[tool])),
+        ("tool_choice", st("auto")),
+        ("temperature", raw("0.7")),
+        ("max_output_tokens", raw("1024")),
+        ("stream", raw("true")),
+        ("user", st("user-8f14e45f")),
+    ])
+    .into_bytes()
+}
+
 /// One user -> (tool call -> result) -> assistant round.
 fn round(rng: &mut Rng, n: usize, turns: &mut Vec<Turn>) {
     let long = rng.below(4) == 0;
@@ -437,6 +496,7 @@ fn check_request(
             assert_eq!(v["messages"][0]["role"], "system");
             assert!(v["tools"][0]["function"]["parameters"]["properties"]["location"].is_object());
         }
+        ApiFormat::Responses => panic!("Responses is not a provider format"),
     }
 }
 
@@ -445,10 +505,37 @@ fn bench_requests(c: &mut Criterion) {
     for (label, target) in [("1KB", 1024), ("100KB", 100 * 1024)] {
         let (oai, oai_last) = request_body(render_openai, target, 0x5eed_0001);
         let (ant, ant_last) = request_body(render_anthropic, target, 0x5eed_0002);
+        // The same conversation as the OpenAI body (same seed), as Responses items.
+        let (resp, resp_last) = request_body(render_responses, target, 0x5eed_0001);
         eprintln!(
-            "request bodies {label}: openai {} bytes, anthropic {} bytes",
+            "request bodies {label}: openai {} bytes, anthropic {} bytes, responses {} bytes",
             oai.len(),
-            ant.len()
+            ant.len(),
+            resp.len()
+        );
+
+        check_request(
+            ApiFormat::Responses,
+            ApiFormat::Anthropic,
+            &ENCODE_ANTHROPIC,
+            &resp,
+            &resp_last,
+            target > 16 * 1024,
+        );
+        g.throughput(Throughput::Bytes(resp.len() as u64));
+        g.bench_with_input(
+            BenchmarkId::new("responses_to_anthropic", label),
+            &resp,
+            |b, body| {
+                b.iter(|| {
+                    translate(
+                        ApiFormat::Responses,
+                        ApiFormat::Anthropic,
+                        &ENCODE_ANTHROPIC,
+                        black_box(body),
+                    )
+                })
+            },
         );
 
         check_request(
@@ -695,6 +782,19 @@ fn check_stream(from: ApiFormat, to: ApiFormat, events: &[Vec<u8>], text: &str) 
             }
             assert_eq!(stop.as_deref(), Some("end_turn"));
         }
+        ApiFormat::Responses => {
+            assert_eq!(
+                evs.last().unwrap().event.as_deref(),
+                Some("response.completed")
+            );
+            for (i, e) in evs.iter().enumerate() {
+                let v: Value = serde_json::from_str(&e.data).unwrap();
+                assert_eq!(v["sequence_number"], i);
+                if v["type"] == "response.output_text.delta" {
+                    got.push_str(v["delta"].as_str().unwrap());
+                }
+            }
+        }
     }
     assert_eq!(
         got, text,
@@ -712,6 +812,7 @@ fn bench_streams(c: &mut Criterion) {
     );
     check_stream(ApiFormat::Anthropic, ApiFormat::OpenAi, &ant, &ant_text);
     check_stream(ApiFormat::OpenAi, ApiFormat::Anthropic, &oai, &oai_text);
+    check_stream(ApiFormat::Anthropic, ApiFormat::Responses, &ant, &ant_text);
 
     let mut g = c.benchmark_group("stream");
     g.throughput(Throughput::Elements(STREAM_EVENTS as u64));
@@ -721,6 +822,10 @@ fn bench_streams(c: &mut Criterion) {
     g.bench_function(BenchmarkId::new("openai_to_anthropic", "200_events"), |b| {
         b.iter(|| translate_stream(ApiFormat::OpenAi, ApiFormat::Anthropic, &oai))
     });
+    g.bench_function(
+        BenchmarkId::new("anthropic_to_responses", "200_events"),
+        |b| b.iter(|| translate_stream(ApiFormat::Anthropic, ApiFormat::Responses, &ant)),
+    );
     g.finish();
 
     // The SSE parser alone, on the Anthropic stream (named events), same chunking.

@@ -39,6 +39,7 @@ pub mod net;
 pub mod pipeline;
 pub mod probe;
 pub mod proxy;
+pub mod responses_store;
 pub mod routing;
 pub mod shutdown;
 pub mod state;

@@ -34,6 +34,7 @@ fn every_kind_is_listed_once() {
             | ErrorKind::Permission
             | ErrorKind::NotFound
             | ErrorKind::RouteNotFound
+            | ErrorKind::ResponseNotFound
             | ErrorKind::MethodNotAllowed
             | ErrorKind::RequestTooLarge
             | ErrorKind::RateLimited
@@ -44,5 +45,5 @@ fn every_kind_is_listed_once() {
             | ErrorKind::Timeout => {}
         }
     }
-    assert_eq!(seen.len(), 13);
+    assert_eq!(seen.len(), 14);
 }

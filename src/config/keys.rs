@@ -189,6 +189,19 @@ fn budget_from_raw(raw: &RawBudget, path: &str, errors: &mut Vec<String>) -> Opt
 #[derive(Debug, Clone, Default)]
 pub struct StateConfig {
     pub redis: Option<RedisConfig>,
+    /// `responses_ttl_seconds`: how long a stored `/v1/responses` response can be
+    /// continued (`None`: [`DEFAULT_RESPONSES_TTL`]).
+    pub responses_ttl: Option<Duration>,
+}
+
+/// Default `state.responses_ttl_seconds`: one day.
+pub const DEFAULT_RESPONSES_TTL: Duration = Duration::from_secs(86_400);
+
+impl StateConfig {
+    /// How long stored responses are kept.
+    pub fn responses_ttl(&self) -> Duration {
+        self.responses_ttl.unwrap_or(DEFAULT_RESPONSES_TTL)
+    }
 }
 
 #[derive(Clone)]
@@ -342,8 +355,15 @@ pub(super) fn validate_keys(
 }
 
 pub(super) fn validate_state(raw: RawState, errors: &mut Vec<String>) -> StateConfig {
+    if raw.responses_ttl_seconds == Some(0) {
+        errors.push("state.responses_ttl_seconds: must be at least 1".into());
+    }
+    let responses_ttl = raw.responses_ttl_seconds.map(Duration::from_secs);
     let Some(r) = raw.redis else {
-        return StateConfig::default();
+        return StateConfig {
+            redis: None,
+            responses_ttl,
+        };
     };
     if !(r.url.starts_with("redis://") || r.url.starts_with("redis+unix://")) {
         errors.push(
@@ -381,6 +401,7 @@ pub(super) fn validate_state(raw: RawState, errors: &mut Vec<String>) -> StateCo
             on_error,
             key_prefix,
         }),
+        responses_ttl,
     }
 }
 

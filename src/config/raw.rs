@@ -93,6 +93,8 @@ pub struct RawBudget {
 #[serde(deny_unknown_fields)]
 pub struct RawState {
     pub redis: Option<RawRedis>,
+    /// How long stored Responses-API responses are kept (default one day).
+    pub responses_ttl_seconds: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

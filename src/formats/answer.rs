@@ -175,7 +175,7 @@ fn part_len(p: &ContentPart<'_>) -> usize {
 }
 
 /// The canonical events a stream of `resp` consists of, one delta per part.
-fn replay_events(resp: &ChatResponse, mut emit: impl FnMut(StreamEvent)) {
+pub(crate) fn replay_events(resp: &ChatResponse, mut emit: impl FnMut(StreamEvent)) {
     emit(StreamEvent::Start {
         id: resp.id.clone(),
         model: resp.model.clone(),
@@ -456,6 +456,8 @@ mod tests {
                 }
             }
             ApiFormat::Anthropic => r.usage.reasoning_tokens = 0,
+            // Not a provider format: nothing decodes it back.
+            ApiFormat::Responses => {}
         }
         r
     }

@@ -18,6 +18,7 @@ pub mod anthropic;
 pub mod model;
 pub mod openai;
 pub mod provider;
+pub mod responses;
 pub mod sse;
 pub mod stream;
 
@@ -33,6 +34,8 @@ use std::borrow::Cow;
 pub enum ApiFormat {
     OpenAi,
     Anthropic,
+    /// OpenAI's Responses API (`POST /v1/responses`, see [`responses`]).
+    Responses,
 }
 
 impl ApiFormat {
@@ -40,6 +43,7 @@ impl ApiFormat {
         match self {
             ApiFormat::OpenAi => "openai",
             ApiFormat::Anthropic => "anthropic",
+            ApiFormat::Responses => "responses",
         }
     }
 }
@@ -172,10 +176,11 @@ provider_formats! {
 }
 
 impl From<ApiFormat> for Format {
-    /// The provider format that speaks a client API natively.
+    /// The provider format that speaks a client API natively (for Responses, the
+    /// OpenAI family's: there is no Responses provider format).
     fn from(api: ApiFormat) -> Self {
         match api {
-            ApiFormat::OpenAi => Format::OpenAi,
+            ApiFormat::OpenAi | ApiFormat::Responses => Format::OpenAi,
             ApiFormat::Anthropic => Format::Anthropic,
         }
     }
@@ -274,6 +279,7 @@ pub fn parse_request(format: ApiFormat, body: &[u8]) -> Result<ChatRequest<'_>, 
     match format {
         ApiFormat::OpenAi => openai::request::parse(body),
         ApiFormat::Anthropic => anthropic::request::parse(body),
+        ApiFormat::Responses => responses::request::parse(body),
     }
 }
 
@@ -335,13 +341,14 @@ pub fn encode_response(format: ApiFormat, resp: &ChatResponse) -> Vec<u8> {
     match format {
         ApiFormat::OpenAi => openai::response::encode(resp),
         ApiFormat::Anthropic => anthropic::response::encode(resp),
+        ApiFormat::Responses => responses::response::encode(resp, &responses::Meta::new()),
     }
 }
 
 /// Renders an error body in the client's API shape.
 pub fn encode_error(format: ApiFormat, kind: ErrorKind, message: &str) -> Vec<u8> {
     match format {
-        ApiFormat::OpenAi => openai::encode_error(kind, message),
+        ApiFormat::OpenAi | ApiFormat::Responses => openai::encode_error(kind, message),
         ApiFormat::Anthropic => anthropic::encode_error(kind, message),
     }
 }
@@ -627,7 +634,7 @@ pub fn missing(path: String) -> TranslateError {
 }
 
 /// Top-level object members in order, values kept as raw JSON text.
-struct RawMembers<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+pub(crate) struct RawMembers<'a>(pub(crate) Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
 
 impl<'de> Deserialize<'de> for RawMembers<'de> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {

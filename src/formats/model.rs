@@ -365,6 +365,9 @@ pub enum ErrorKind {
     NotFound,
     /// No such endpoint.
     RouteNotFound,
+    /// A stored `/v1/responses` response the request names does not exist (never
+    /// stored, expired, deleted, or another gateway key's).
+    ResponseNotFound,
     /// The endpoint exists, not with this method.
     MethodNotAllowed,
     RequestTooLarge,
@@ -379,12 +382,13 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order `ERROR_CODES.md` lists them.
-    pub const ALL: [ErrorKind; 13] = [
+    pub const ALL: [ErrorKind; 14] = [
         ErrorKind::InvalidRequest,
         ErrorKind::Authentication,
         ErrorKind::Permission,
         ErrorKind::NotFound,
         ErrorKind::RouteNotFound,
+        ErrorKind::ResponseNotFound,
         ErrorKind::MethodNotAllowed,
         ErrorKind::RequestTooLarge,
         ErrorKind::RateLimited,
@@ -403,6 +407,7 @@ impl ErrorKind {
             ErrorKind::Permission => "The gateway key's `models` allowlist does not include the requested model.",
             ErrorKind::NotFound => "The `model` is not an alias, not `provider/model` of a configured provider, and (embedded default) not a `claude-*` / `gpt-*` name.",
             ErrorKind::RouteNotFound => "No such endpoint.",
+            ErrorKind::ResponseNotFound => "`previous_response_id`, or the id of `GET` / `DELETE /v1/responses/{id}`, names a response that was not stored (`store: false`), expired (`state.responses_ttl_seconds`), was deleted, or belongs to another gateway key.",
             ErrorKind::MethodNotAllowed => "A known endpoint with the wrong method; the `allow` header names the right one.",
             ErrorKind::RequestTooLarge => "The body is larger than `limits.max_body_bytes`, or the provider answered 413.",
             ErrorKind::RateLimited => "The gateway key is over its `rpm`, `tpm` or `concurrency` limit, or every candidate provider answered 429.",
@@ -421,7 +426,8 @@ impl ErrorKind {
             ErrorKind::Authentication => "Send a configured key as `Authorization: Bearer KEY` or `x-api-key: KEY`.",
             ErrorKind::Permission => "Use a model the key may use (`GET /v1/models` lists them), or ask the operator.",
             ErrorKind::NotFound => "Use a model that `GET /v1/models` lists.",
-            ErrorKind::RouteNotFound => "Use `POST /v1/chat/completions`, `POST /v1/messages` or `GET /v1/models`.",
+            ErrorKind::RouteNotFound => "Use `POST /v1/chat/completions`, `POST /v1/messages`, `POST /v1/responses` or `GET /v1/models`.",
+            ErrorKind::ResponseNotFound => "Send the whole conversation as `input` instead, or continue from a response this key stored within the TTL.",
             ErrorKind::MethodNotAllowed => "Use the method in `allow`.",
             ErrorKind::RequestTooLarge => "Send a smaller body (fewer or smaller images, a shorter history).",
             ErrorKind::RateLimited => "Retry after `retry-after` seconds (always set for the key's own limits; copied from the provider when it gave one).",
@@ -441,6 +447,7 @@ impl ErrorKind {
             ErrorKind::Permission => "permission",
             ErrorKind::NotFound => "not_found",
             ErrorKind::RouteNotFound => "route_not_found",
+            ErrorKind::ResponseNotFound => "response_not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::RequestTooLarge => "request_too_large",
             ErrorKind::RateLimited => "rate_limited",
@@ -457,7 +464,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => 400,
             ErrorKind::Authentication => 401,
             ErrorKind::Permission => 403,
-            ErrorKind::NotFound | ErrorKind::RouteNotFound => 404,
+            ErrorKind::NotFound | ErrorKind::RouteNotFound | ErrorKind::ResponseNotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::RequestTooLarge => 413,
             ErrorKind::RateLimited | ErrorKind::OverBudget => 429,

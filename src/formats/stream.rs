@@ -9,6 +9,7 @@ use super::answer::Assembler;
 use super::anthropic::stream::AnthropicEncoder;
 use super::model::{ChatResponse, StreamEvent, Usage};
 use super::openai::stream::OpenAiEncoder;
+use super::responses::stream::ResponsesEncoder;
 use super::sse::{SseEvent, SseParser};
 use super::{AnyDecoder, ApiFormat, Format};
 
@@ -18,6 +19,7 @@ use super::{AnyDecoder, ApiFormat, Format};
 pub(super) enum Encoder {
     OpenAi(OpenAiEncoder),
     Anthropic(AnthropicEncoder),
+    Responses(Box<ResponsesEncoder>),
 }
 
 impl Encoder {
@@ -26,6 +28,7 @@ impl Encoder {
         match to {
             ApiFormat::OpenAi => Encoder::OpenAi(OpenAiEncoder::new(include_usage)),
             ApiFormat::Anthropic => Encoder::Anthropic(AnthropicEncoder::new()),
+            ApiFormat::Responses => Encoder::Responses(Box::default()),
         }
     }
 
@@ -33,6 +36,7 @@ impl Encoder {
         match self {
             Encoder::OpenAi(e) => e.encode(ev, out),
             Encoder::Anthropic(e) => e.encode(ev, out),
+            Encoder::Responses(e) => e.encode(ev, out),
         }
     }
 
@@ -40,6 +44,7 @@ impl Encoder {
         match self {
             Encoder::OpenAi(e) => *e.usage(),
             Encoder::Anthropic(e) => *e.usage(),
+            Encoder::Responses(e) => *e.usage(),
         }
     }
 }
@@ -90,6 +95,14 @@ impl StreamTranslator {
     /// answer without its start is never returned.
     pub fn collect_answer(&mut self) {
         self.answer.get_or_insert_with(Assembler::default);
+    }
+
+    /// A Responses client's response id, creation time and echoed request fields
+    /// (other clients' encoders have none).
+    pub fn set_responses_meta(&mut self, meta: super::responses::Meta) {
+        if let Encoder::Responses(e) = &mut self.encoder {
+            e.set_meta(meta);
+        }
     }
 
     /// The assembled answer, once the stream ended properly; `None` when not

@@ -388,7 +388,10 @@ impl Gateway {
         } else {
             let parsed = provider.format.parse_response(&body).map_err(unreadable)?;
             ctx.record_usage(parsed.usage);
-            let out = formats::encode_response(a.api, &parsed);
+            let out = match ctx.responses.as_deref() {
+                Some(meta) => formats::responses::response::encode(&parsed, meta),
+                None => formats::encode_response(a.api, &parsed),
+            };
             if ctx.collect_answer {
                 ctx.answer = Some(parsed);
             }
@@ -428,6 +431,9 @@ impl Gateway {
         let mut observer = same.then(|| StreamObserver::new(provider.format, api));
         let mut translator =
             (!same).then(|| StreamTranslator::new(provider.format, api, a.include_usage));
+        if let (Some(t), Some(meta)) = (&mut translator, ctx.responses.as_deref()) {
+            t.set_responses_meta(meta.clone());
+        }
         if ctx.collect_answer {
             if let Some(o) = &mut observer {
                 o.collect_answer();
@@ -785,7 +791,7 @@ fn stream_error_event(api: ApiFormat, kind: ErrorKind, message: &str) -> Vec<u8>
     let mut out = Vec::with_capacity(body.len() + 24);
     let name = match api {
         ApiFormat::OpenAi => None,
-        ApiFormat::Anthropic => Some("error"),
+        ApiFormat::Anthropic | ApiFormat::Responses => Some("error"),
     };
     formats::sse::write_event(&mut out, name, &String::from_utf8_lossy(&body));
     out

@@ -35,6 +35,9 @@ pub struct RequestCtx {
     /// The complete answer (a stream's events put together), when collected and the
     /// response ended properly.
     pub answer: Option<ChatResponse>,
+    /// A Responses-API request's response id, creation time and echoed fields, for
+    /// the encoders (`crate::proxy::responses`).
+    pub responses: Option<Box<crate::formats::responses::Meta>>,
     /// The `model` the client asked for.
     pub model: Option<String>,
     pub stream: bool,
@@ -77,6 +80,7 @@ impl RequestCtx {
             collect_answer: false,
             remember_thinking: false,
             answer: None,
+            responses: None,
             model: None,
             stream: false,
             provider: None,

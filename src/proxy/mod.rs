@@ -39,6 +39,7 @@ mod access;
 mod attempt;
 pub mod ctx;
 pub mod error;
+mod responses;
 pub mod scrub;
 
 use crate::cache::Cache;
@@ -73,6 +74,8 @@ pub struct Gateway {
     memo: Arc<ThinkingMemo>,
     /// Every response body and stream write goes through it (see [`scrub`]).
     scrub: Scrubber,
+    /// Stored `/v1/responses` responses ([`crate::responses_store`]).
+    responses: Arc<crate::responses_store::ResponseStore>,
 }
 
 impl Gateway {
@@ -92,6 +95,15 @@ impl Gateway {
             .map(|r| &r.redis));
         let memo = Arc::new(ThinkingMemo::new(memo_redis));
         let pipeline = Pipeline::new(&config, &router, limiter, cache, &memo);
+        // In Redis only with `state.redis` (the memo's link is that one then).
+        let responses = Arc::new(crate::responses_store::ResponseStore::new(
+            config.state.responses_ttl(),
+            config
+                .state
+                .redis
+                .as_ref()
+                .and_then(|_| memo.redis_link().cloned()),
+        ));
         Gateway {
             config,
             router,
@@ -99,6 +111,7 @@ impl Gateway {
             pipeline,
             memo,
             scrub,
+            responses,
         }
     }
 
@@ -119,6 +132,15 @@ impl Gateway {
         let api = match (method.as_str(), path.as_str()) {
             ("POST", "/v1/chat/completions") => ApiFormat::OpenAi,
             ("POST", "/v1/messages") => ApiFormat::Anthropic,
+            // Boxed: its future stays out of every other request's.
+            ("POST", "/v1/responses") => return Box::pin(self.create_response(session, ctx)).await,
+            (m @ ("GET" | "DELETE"), p)
+                if p.strip_prefix("/v1/responses/")
+                    .is_some_and(|id| !id.contains('/')) =>
+            {
+                let id = &path["/v1/responses/".len()..];
+                return Box::pin(self.stored_response(session, ctx, m == "DELETE", id)).await;
+            }
             ("GET", "/v1/models") => {
                 ctx.api = Some(
                     if session
@@ -347,7 +369,7 @@ impl Gateway {
             .filter(|a| key.is_none_or(|k| k.allows(a)))
             .collect();
         let v = match api {
-            ApiFormat::OpenAi => serde_json::json!({
+            ApiFormat::OpenAi | ApiFormat::Responses => serde_json::json!({
                 "object": "list",
                 "data": names.iter().map(|n| serde_json::json!({
                     "id": n, "object": "model", "created": 0, "owned_by": "switchyard"
@@ -483,7 +505,7 @@ fn route_error(session: &Session, ctx: &mut RequestCtx, method: &str, path: &str
         ApiFormat::OpenAi
     });
     let allowed = match path {
-        "/v1/chat/completions" | "/v1/messages" => Some("POST"),
+        "/v1/chat/completions" | "/v1/messages" | "/v1/responses" => Some("POST"),
         "/v1/models" | "/healthz" => Some("GET"),
         _ => None,
     };
@@ -500,7 +522,8 @@ fn route_error(session: &Session, ctx: &mut RequestCtx, method: &str, path: &str
             ErrorKind::RouteNotFound,
             format!(
                 "no route for {method} {path}; Switchyard serves POST /v1/chat/completions, \
-                 POST /v1/messages and GET /v1/models"
+                 POST /v1/messages, POST /v1/responses (GET and DELETE /v1/responses/{{id}}) \
+                 and GET /v1/models"
             ),
         ),
     }

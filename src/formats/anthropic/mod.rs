@@ -158,7 +158,9 @@ pub fn error_type(kind: ErrorKind) -> &'static str {
         ErrorKind::InvalidRequest => "invalid_request_error",
         ErrorKind::Authentication => "authentication_error",
         ErrorKind::Permission => "permission_error",
-        ErrorKind::NotFound | ErrorKind::RouteNotFound => "not_found_error",
+        ErrorKind::NotFound | ErrorKind::RouteNotFound | ErrorKind::ResponseNotFound => {
+            "not_found_error"
+        }
         ErrorKind::MethodNotAllowed => "invalid_request_error",
         ErrorKind::RequestTooLarge => "request_too_large",
         ErrorKind::RateLimited | ErrorKind::OverBudget => "rate_limit_error",

@@ -184,6 +184,7 @@ pub fn error_type(kind: ErrorKind) -> (&'static str, Option<&'static str>) {
         ErrorKind::Permission => ("permission_error", None),
         ErrorKind::NotFound => ("invalid_request_error", Some("model_not_found")),
         ErrorKind::RouteNotFound => ("invalid_request_error", Some("unknown_url")),
+        ErrorKind::ResponseNotFound => ("invalid_request_error", Some("response_not_found")),
         ErrorKind::MethodNotAllowed => ("invalid_request_error", Some("method_not_allowed")),
         ErrorKind::RequestTooLarge => ("invalid_request_error", Some("request_too_large")),
         ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),

@@ -418,7 +418,11 @@ pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
 
 /// Appends, merging into the previous message when the role repeats (OpenAI sends one
 /// `tool` message per result; canonical keeps them in one user turn).
-fn push_message<'a>(messages: &mut Vec<Message<'a>>, role: Role, content: Vec<ContentPart<'a>>) {
+pub(crate) fn push_message<'a>(
+    messages: &mut Vec<Message<'a>>,
+    role: Role,
+    content: Vec<ContentPart<'a>>,
+) {
     if let Some(last) = messages.last_mut() {
         if last.role == role {
             // Tool results must stay ahead of user text in the same turn.
