@@ -363,21 +363,20 @@ impl Config {
                 .map(|k| RawKey::Bare(k.to_string()))
                 .collect();
         }
-        for (name, key_var, url_var, default_url) in [
+        for (name, key_vars, url_var) in [
+            ("openai", &["OPENAI_API_KEY"][..], "OPENAI_BASE_URL"),
+            ("anthropic", &["ANTHROPIC_API_KEY"], "ANTHROPIC_BASE_URL"),
+            // Google's SDKs read either; GOOGLE_API_KEY wins when both are set.
             (
-                "openai",
-                "OPENAI_API_KEY",
-                "OPENAI_BASE_URL",
-                "https://api.openai.com/v1",
-            ),
-            (
-                "anthropic",
-                "ANTHROPIC_API_KEY",
-                "ANTHROPIC_BASE_URL",
-                "https://api.anthropic.com",
+                "gemini",
+                &["GOOGLE_API_KEY", "GEMINI_API_KEY"],
+                "GEMINI_BASE_URL",
             ),
         ] {
-            if let Some(key) = env(key_var) {
+            let default_url = Format::parse(name)
+                .and_then(Format::default_base_url)
+                .unwrap_or_default();
+            if let Some(key) = key_vars.iter().find_map(|v| env(v)) {
                 raw.providers.insert(
                     name.to_string(),
                     RawProvider {

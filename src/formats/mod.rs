@@ -15,6 +15,9 @@
 
 pub mod answer;
 pub mod anthropic;
+#[cfg(test)]
+mod capabilities;
+pub mod gemini;
 pub mod model;
 pub mod openai;
 pub mod provider;
@@ -135,6 +138,10 @@ macro_rules! provider_formats {
                 match self { $(Format::$variant => <$ty as ProviderFormat>::parse_usage(body)),+ }
             }
 
+            pub fn signed_tool_turns(self, req: &ChatRequest<'_>) -> bool {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::signed_tool_turns(req)),+ }
+            }
+
             pub fn parse_error(self, body: &[u8]) -> ProviderError {
                 match self { $(Format::$variant => <$ty as ProviderFormat>::parse_error(body)),+ }
             }
@@ -169,6 +176,7 @@ macro_rules! provider_formats {
 provider_formats! {
     OpenAi => openai::OpenAi,
     Anthropic => anthropic::Anthropic,
+    Gemini => gemini::Gemini,
 }
 
 impl From<ApiFormat> for Format {

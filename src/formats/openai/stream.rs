@@ -327,6 +327,8 @@ impl OpenAiEncoder {
                 };
                 self.chunk(out, delta, None);
             }
+            // An empty one only opens a block for a signature, which OpenAI has not.
+            StreamEvent::ThinkingDelta(t) if t.is_empty() => {}
             StreamEvent::ThinkingDelta(t) => {
                 self.ensure_started(out);
                 let delta = OutDelta {
