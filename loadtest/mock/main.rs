@@ -361,7 +361,8 @@ fn check_auth(
     };
     let bearer = bearer(headers);
     match provider {
-        Provider::OpenAi => match bearer {
+        // Azure OpenAI sends its key as `api-key`.
+        Provider::OpenAi => match bearer.or_else(|| headers.get("api-key")?.to_str().ok()) {
             Some(k) if k == key => Ok(()),
             Some(_) => Err("Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.".into()),
             None => Err("You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).".into()),

@@ -39,6 +39,10 @@ fn samples(f: Format) -> Samples {
             reasoning: include_bytes!("../../tests/fixtures/anthropic/message_thinking.json"),
             usage: include_bytes!("../../tests/fixtures/anthropic/message_text.json"),
         },
+        Format::Azure => Samples {
+            stream: include_bytes!("../../tests/fixtures/azure/stream_filter.sse"),
+            ..samples(Format::OpenAi)
+        },
         Format::Gemini => Samples {
             text: include_bytes!("../../tests/fixtures/gemini/generate_text.json"),
             tools: include_bytes!("../../tests/fixtures/gemini/generate_tools_parallel.json"),

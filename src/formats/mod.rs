@@ -15,6 +15,7 @@
 
 pub mod answer;
 pub mod anthropic;
+pub mod azure;
 #[cfg(test)]
 mod capabilities;
 pub mod gemini;
@@ -177,6 +178,7 @@ provider_formats! {
     OpenAi => openai::OpenAi,
     Anthropic => anthropic::Anthropic,
     Gemini => gemini::Gemini,
+    Azure => azure::Azure,
 }
 
 impl From<ApiFormat> for Format {

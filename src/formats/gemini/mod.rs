@@ -270,6 +270,11 @@ mod tests {
         assert_eq!(parse_duration("1.5s"), Some(Duration::from_millis(1500)));
         assert_eq!(parse_duration("soon"), None);
         assert_eq!(Gemini::parse_error(b"<html>"), ProviderError::default());
+        let recorded = include_bytes!("../../../tests/fixtures/gemini/error_429.json");
+        assert_eq!(
+            Gemini::parse_error(recorded).retry_after,
+            Some(Duration::from_secs(37))
+        );
     }
 
     #[test]

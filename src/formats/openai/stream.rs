@@ -114,6 +114,12 @@ impl OpenAiDecoder {
             self.done = true;
             return;
         }
+        // Azure opens with a chunk that has no id, model or choices, only its prompt
+        // filter results: the response starts with the next one.
+        if !self.started && chunk.id.is_empty() && chunk.choices.is_empty() && chunk.usage.is_none()
+        {
+            return;
+        }
         if !self.started {
             self.started = true;
             out.push(StreamEvent::Start {
