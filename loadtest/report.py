@@ -9,6 +9,7 @@ step (switchyard-load --json), soak-verdict.json and the gateway log summaries.
 import argparse
 import json
 import os
+import shutil
 import re
 
 # Targets from the issue.
@@ -449,8 +450,13 @@ def main():
         o.append("")
         if soak and soak.get("note"):
             o.append(f"Note: {soak['note']}.\n")
-        o.append(f"![gateway RSS during the soak]({rel}/soak.svg)\n")
-        o.append(f"Samples: `{rel}/soak.csv` (t_s,label,pid,rss_kb,fds,cpu_s; label gateway, mock, driver).\n")
+        # The plot sits next to the report, so it is committed with it (the raw
+        # directory stays local).
+        svg = os.path.join(d, "soak.svg")
+        if os.path.exists(svg):
+            shutil.copyfile(svg, os.path.join(os.path.dirname(os.path.abspath(a.out)), f"{rel}-soak.svg"))
+            o.append(f"![gateway RSS during the soak]({rel}-soak.svg)\n")
+        o.append(f"Samples: `{rel}/soak.csv` (local; t_s,label,pid,rss_kb,fds,cpu_s; label gateway, mock, driver).\n")
 
     # ---------------------------------------------------------------- gateway log
     o.append("## Gateway log during the run\n")
