@@ -277,6 +277,8 @@ impl Gateway {
         body: Vec<u8>,
         extra: &[(&str, &str)],
     ) -> Result<(), GatewayError> {
+        // Scrubbed first: `content-length` is the length of what is sent.
+        let body = self.scrub.bytes(body);
         let write = async {
             let quota = if ctx.quota.is_some() { 6 } else { 0 };
             let cache = if ctx.cache.is_some() { 3 } else { 0 };
@@ -299,7 +301,7 @@ impl Gateway {
                 .stream()
                 .map(|s| crate::net::Cork::new(s.id()));
             session.write_response_header(Box::new(resp), false).await?;
-            write_body(session, Some(self.scrub.bytes(body)), true).await
+            write_body(session, Some(body), true).await
         };
         write.await.map_err(|e: Box<Error>| {
             ctx.client_gone = true;
