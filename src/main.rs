@@ -52,6 +52,11 @@ enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Read the logs: a conversation by request id, the access log filtered, a summary.
+    Logs {
+        #[command(subcommand)]
+        command: switchyard::logs::cli::LogsCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -98,16 +103,6 @@ fn load(conf: Option<&str>) -> Config {
 
 fn main() {
     let cli = Cli::parse();
-    let mut logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"));
-    // Access-log lines go through a writer thread (no syscall on the request path).
-    // Not in daemon mode: the fork there would leave the thread behind.
-    if !cli.daemon {
-        logger.target(env_logger::Target::Pipe(Box::new(
-            switchyard::logsink::Sink::start(),
-        )));
-    }
-    logger.init();
     if let Some(Command::Keys {
         command: KeysCommand::New { name },
     }) = &cli.command
@@ -115,7 +110,12 @@ fn main() {
         keys_new(name);
         return;
     }
+    if let Some(Command::Logs { command }) = &cli.command {
+        switchyard::logs::init_cli();
+        std::process::exit(switchyard::logs::cli::run(command, cli.conf.as_deref()));
+    }
     if let Some(Command::Check) = cli.command {
+        switchyard::logs::init_cli();
         let Some(path) = cli.conf.as_deref() else {
             eprintln!("switchyard check: give the file to check with -c FILE");
             std::process::exit(2);
@@ -130,6 +130,12 @@ fn main() {
         return;
     }
     let config = Arc::new(load(cli.conf.as_deref()));
+    // Log files checked and opened, env_logger and the writer threads started (in daemon
+    // mode, the threads start after Pingora's fork).
+    if let Err(e) = switchyard::logs::init(&config, cli.daemon) {
+        eprintln!("switchyard: {e}");
+        std::process::exit(2);
+    }
     log::info!(
         "switchyard {} using {}",
         env!("CARGO_PKG_VERSION"),
@@ -250,7 +256,7 @@ fn main() {
     server.run(pingora_core::server::RunArgs {
         shutdown_signal: Box::new(shutdown),
     });
-    // Lines logged during shutdown are still in the sink's buffer.
-    switchyard::logsink::flush();
+    // Lines and body records logged during shutdown are still buffered.
+    switchyard::logs::flush();
     std::process::exit(0)
 }

@@ -35,7 +35,7 @@
 //! through a 64 KiB retry buffer, and no phase can move to another upstream on an
 //! HTTP status; LLM requests are often megabytes, and fallback on 429/5xx is the point.
 
-mod access;
+pub mod access;
 mod attempt;
 pub mod ctx;
 pub mod error;
@@ -437,11 +437,11 @@ impl ProxyHttp for Gateway {
         }
         let req = session.req_header();
         access::write(|line| {
-            line.field("request_id", &ctx.request_id)
-                .field("method", &req.method)
+            line.word("request_id", &ctx.request_id)
+                .word("method", &req.method)
                 .text("path", Some(req.uri.path()))
                 .field("status", ctx.status)
-                .field("api", api)
+                .word("api", api)
                 .text(
                     "key",
                     ctx.key
@@ -456,7 +456,7 @@ impl ProxyHttp for Gateway {
                 .field("input_tokens", usage.input_tokens)
                 .field("cached_tokens", usage.cache_read_tokens)
                 .field("output_tokens", usage.output_tokens)
-                .text("cost_usd", ctx.cost_usd.map(format_usd).as_deref())
+                .number("cost_usd", ctx.cost_usd.map(format_usd).as_deref())
                 .field("ttfb_ms", ctx.ttfb.map_or(0, |d| d.as_millis()))
                 .field("duration_ms", elapsed.as_millis())
                 .field("client_gone", ctx.client_gone)
