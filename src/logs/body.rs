@@ -282,11 +282,6 @@ pub fn install(cfg: &BodyLog, secrets: &[String], after_fork: bool) -> Result<()
     Ok(())
 }
 
-/// Whether the body log runs (the tap is built only then).
-pub fn installed() -> bool {
-    SHARED.get().is_some()
-}
-
 fn start_worker(shared: &Arc<Shared>) -> Option<&Thread> {
     if let Some(t) = shared.worker.get() {
         return Some(t);

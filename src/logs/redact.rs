@@ -38,8 +38,8 @@ const BUILT_IN: [(&str, &str); 5] = [
 ];
 
 pub struct Redactor {
-    /// The combined built-in kinds, each a named group.
-    built_in: Option<Regex>,
+    /// The combined built-in kinds, each a named group (`api_key` always among them).
+    built_in: Regex,
     custom: Vec<(String, Regex)>,
 }
 
@@ -72,19 +72,17 @@ impl Redactor {
         let built_in = RegexBuilder::new(&alternation.join("|"))
             .unicode(false)
             .build()?;
-        Ok(Redactor {
-            built_in: Some(built_in),
-            custom,
-        })
+        Ok(Redactor { built_in, custom })
     }
 
     /// `text` with every match replaced; borrowed when nothing matched (the usual case).
     pub fn text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
-        if let Some(re) = &self.built_in {
-            if let Cow::Owned(s) = re.replace_all(&out, |c: &Captures<'_>| replacement(c)) {
-                out = Cow::Owned(s);
-            }
+        if let Cow::Owned(s) = self
+            .built_in
+            .replace_all(&out, |c: &Captures<'_>| replacement(c))
+        {
+            out = Cow::Owned(s);
         }
         for (mask, re) in &self.custom {
             if let Cow::Owned(s) = re.replace_all(&out, mask.as_str()) {
