@@ -1,8 +1,10 @@
 //! `switchyard models ...` as a user runs it: the embedded catalog, filters, search
 //! with typos, info, compare, unknown models, and `refresh` from a loopback HTTP
 //! server (changes printed, cache written), then with the server down (cached copy
-//! kept, warning) and with a corrupt cache (reported, not trusted).
+//! kept, warning) and with a corrupt cache (reported, not trusted); a running
+//! gateway with `catalog.url` refreshing its prices the same way.
 
+mod common;
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -682,4 +684,66 @@ fn catalog_settings_are_checked() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("catalog.url: 'ftp://x/api.json'"));
+}
+
+// === a running gateway keeps its catalog fresh ===
+
+#[test]
+fn a_gateway_with_catalog_url_refreshes_its_prices_and_keeps_them_through_outages() {
+    let mock = common::Mock::start();
+    let server = Server::start();
+    server.route("/api.json", ok(modified_snapshot(), false));
+    let cache = tempfile::tempdir().unwrap();
+    let models = "  sonnet: { targets: [ { provider: anth, model: claude-sonnet-4-5 } ] }";
+    let yaml = common::two_provider_config(&mock, models).replace(
+        "providers:",
+        &format!(
+            "catalog: {{ url: '{}', cache_dir: '{}' }}\nproviders:",
+            server.url("/api.json"),
+            cache.path().display()
+        ),
+    );
+    // What one request costs at an input price of `input` (output 15 in both).
+    let cost_at = |r: &common::Reply, input: f64| {
+        let u = &r.json()["usage"];
+        (u["prompt_tokens"].as_f64().unwrap() * input
+            + u["completion_tokens"].as_f64().unwrap() * 15.0)
+            / 1e6
+    };
+    let cost =
+        |r: &common::Reply| -> f64 { r.header("x-switchyard-cost-usd").unwrap().parse().unwrap() };
+    {
+        // The embedded copy is months old: fetched at once, prices replaced.
+        let gw = common::Gateway::start(&yaml);
+        gw.log_with("model catalog refreshed from http://127.0.0.1");
+        let r = gw.post_raw("/v1/chat/completions", common::chat("sonnet", 20), &[]);
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert!(
+            (cost(&r) - cost_at(&r, 2.5)).abs() < 1e-12,
+            "{:?}",
+            r.headers
+        );
+        assert!(cache.path().join("models-dev-api.json").exists());
+    }
+    // The server is gone: the next gateway starts on the cached copy (fresh, so no
+    // fetch is due) with the refreshed price.
+    drop(server);
+    let gw = common::Gateway::start(&yaml);
+    gw.log_with("model catalog: ");
+    assert!(gw.log_text().contains("cached copy"), "{}", gw.log_text());
+    let r = gw.post_raw("/v1/chat/completions", common::chat("sonnet", 20), &[]);
+    assert!((cost(&r) - cost_at(&r, 2.5)).abs() < 1e-12);
+    // No cached copy and no server: the embedded prices stay, and the log says why.
+    let empty = tempfile::tempdir().unwrap();
+    let gw = common::Gateway::start(&yaml.replace(
+        &cache.path().display().to_string(),
+        &empty.path().display().to_string(),
+    ));
+    let log = gw.log_with("model catalog refresh failed: ");
+    assert!(
+        log.contains("still using the embedded snapshot of 2026-07-02"),
+        "{log}"
+    );
+    let r = gw.post_raw("/v1/chat/completions", common::chat("sonnet", 20), &[]);
+    assert!((cost(&r) - cost_at(&r, 3.0)).abs() < 1e-12);
 }

@@ -216,3 +216,41 @@ fn a_thousand_made_up_model_names_add_no_series() {
     );
     assert!(after.contains(r#"gen_ai_server_request_duration_seconds_count{error_type="",gen_ai_operation_name="chat",gen_ai_provider_name="oai",gen_ai_request_model="_OTHER",gen_ai_response_model="_OTHER"} 1000"#));
 }
+
+#[test]
+fn the_alert_rules_in_deployment_md_pass_promtool() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/DEPLOYMENT.md")).unwrap();
+    let start = doc
+        .find("```yaml\ngroups:")
+        .expect("a rules block in DEPLOYMENT.md")
+        + "```yaml\n".len();
+    let end = start + doc[start..].find("```").unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rules.yml");
+    std::fs::write(&path, &doc[start..end]).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["check", "rules"])
+        .arg(&path)
+        .output()
+        .expect("promtool runs (Debian package prometheus; .ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every metric the rules use is one the gateway exports.
+    let exported =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/metrics.rs")).unwrap();
+    for name in [
+        "switchyard_cost_usd_total",
+        "gen_ai_server_time_to_first_token_seconds",
+        "switchyard_requests_in_flight",
+    ] {
+        assert!(
+            doc[start..end].contains(name) && exported.contains(name),
+            "{name}"
+        );
+    }
+}

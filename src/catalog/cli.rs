@@ -581,7 +581,7 @@ fn capabilities(m: &ModelInfo) -> String {
 
 /// Left-aligned columns, two spaces apart; an empty header prints no header line.
 /// Rows are `(label, value)` pairs or full rows.
-fn table<R: Row>(header: &[String], rows: &[R]) -> String {
+pub(crate) fn table<R: Row>(header: &[String], rows: &[R]) -> String {
     let cells: Vec<Vec<&str>> = std::iter::once(header)
         .filter(|h| !h.is_empty())
         .map(|h| h.iter().map(String::as_str).collect())
@@ -616,7 +616,7 @@ fn table<R: Row>(header: &[String], rows: &[R]) -> String {
     out
 }
 
-trait Row {
+pub(crate) trait Row {
     fn cells(&self) -> Vec<&str>;
 }
 

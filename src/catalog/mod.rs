@@ -20,6 +20,8 @@ mod prices;
 pub use prices::unknown_models;
 mod fetch;
 mod load;
+mod refresh;
+pub use refresh::Refresher;
 
 pub use fetch::{fetch, fetch_async, FetchError, Fetched, MAX_CATALOG_BYTES};
 pub use load::{

@@ -35,6 +35,8 @@ pub struct RequestCtx {
     /// The complete answer (a stream's events put together), when collected and the
     /// response ended properly.
     pub answer: Option<ChatResponse>,
+    /// The client's body as the body log keeps it (`log.bodies`).
+    pub body_log: Option<crate::pipeline::bodylog::Captured>,
     /// The `model` the client asked for.
     pub model: Option<String>,
     pub stream: bool,
@@ -77,6 +79,7 @@ impl RequestCtx {
             collect_answer: false,
             remember_thinking: false,
             answer: None,
+            body_log: None,
             model: None,
             stream: false,
             provider: None,

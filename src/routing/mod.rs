@@ -36,6 +36,7 @@ pub mod retry;
 use crate::config::{
     Alias, Backoff, BreakerConfig, Config, Price, Provider, Strategy, Target, Timeouts,
 };
+use arc_swap::ArcSwap;
 use deployment::DeploymentStats;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -80,11 +81,40 @@ impl PriceSource for NoPrices {
     }
 }
 
-/// A configured deployment: its live state and what it costs.
-#[derive(Debug, Clone)]
-struct Known {
-    stats: Arc<DeploymentStats>,
-    facts: ModelFacts,
+/// Prices in use: the source for ad-hoc names and what it gave each alias target,
+/// replaced whole when the catalog is refreshed ([`Router::set_prices`]).
+struct Prices {
+    source: Arc<dyn PriceSource>,
+    /// Per alias target, by (provider index, upstream model).
+    targets: HashMap<(usize, String), ModelFacts>,
+}
+
+impl Prices {
+    fn new(config: &Config, source: Arc<dyn PriceSource>) -> Self {
+        let mut targets = HashMap::new();
+        for alias in config.aliases.values() {
+            for t in &alias.targets {
+                let catalog = source
+                    .lookup(&config.providers[t.provider], &t.model)
+                    .unwrap_or_default();
+                // A configured price wins; the catalog fills what it leaves out.
+                targets
+                    .entry((t.provider, t.model.clone()))
+                    .or_insert(ModelFacts {
+                        price: t.price.or(catalog.price),
+                        max_output: catalog.max_output,
+                    });
+            }
+        }
+        Prices { source, targets }
+    }
+
+    fn of(&self, t: &Target) -> ModelFacts {
+        self.targets
+            .get(&(t.provider, t.model.clone()))
+            .copied()
+            .unwrap_or_default()
+    }
 }
 
 /// What the strategies need to know about a request.
@@ -110,37 +140,34 @@ pub enum RouteError {
 /// Builds candidate lists; owns the per-deployment state the strategies read.
 pub struct Router {
     config: Arc<Config>,
-    /// Per alias target, by (provider index, upstream model).
-    known: HashMap<(usize, String), Known>,
-    prices: Arc<dyn PriceSource>,
+    /// Live state per alias target, by (provider index, upstream model).
+    stats: HashMap<(usize, String), Arc<DeploymentStats>>,
+    prices: ArcSwap<Prices>,
 }
 
 impl Router {
     pub fn new(config: Arc<Config>, prices: Arc<dyn PriceSource>) -> Self {
-        let mut known = HashMap::new();
+        let mut stats = HashMap::new();
         for alias in config.aliases.values() {
             for t in &alias.targets {
-                let catalog = prices
-                    .lookup(&config.providers[t.provider], &t.model)
-                    .unwrap_or_default();
-                // A configured price wins; the catalog fills what it leaves out.
-                let facts = ModelFacts {
-                    price: t.price.or(catalog.price),
-                    max_output: catalog.max_output,
-                };
-                known
+                stats
                     .entry((t.provider, t.model.clone()))
-                    .or_insert_with(|| Known {
-                        stats: Arc::new(DeploymentStats::default()),
-                        facts,
-                    });
+                    .or_insert_with(|| Arc::new(DeploymentStats::default()));
             }
         }
+        let prices = ArcSwap::from_pointee(Prices::new(&config, prices));
         Router {
             config,
-            known,
+            stats,
             prices,
         }
+    }
+
+    /// Prices from a newer catalog (configured prices still win), for requests
+    /// planned from now on.
+    pub fn set_prices(&self, source: Arc<dyn PriceSource>) {
+        self.prices
+            .store(Arc::new(Prices::new(&self.config, source)));
     }
 
     /// The highest input and output prices among the deployments `model` may reach
@@ -166,7 +193,7 @@ impl Router {
                 continue;
             }
             for (i, t) in alias.targets.iter().enumerate() {
-                if self.known(t).is_none_or(|k| k.facts.price.is_none()) {
+                if self.prices.load().of(t).price.is_none() {
                     v.push(format!(
                         "models.{}.targets[{i}].price: the cost strategy needs a price, and the \
                          model catalog has none for {}/{}; add price: {{ input: 3.0, output: 15.0 }} \
@@ -183,9 +210,11 @@ impl Router {
     /// `provider/model`, for the start-up warning and `check`.
     pub fn unpriced(&self) -> Vec<String> {
         let mut v: Vec<String> = self
-            .known
+            .prices
+            .load()
+            .targets
             .iter()
-            .filter(|(_, k)| k.facts.price.is_none())
+            .filter(|(_, f)| f.price.is_none())
             .map(|((p, m), _)| format!("{}/{m}", self.config.providers[*p].name))
             .collect();
         v.sort();
@@ -199,7 +228,7 @@ impl Router {
     /// State of an alias target's deployment (for tests and admin views).
     pub fn stats(&self, provider: &str, model: &str) -> Option<&Arc<DeploymentStats>> {
         let idx = self.config.provider_by_name(provider)?;
-        self.known.get(&(idx, model.to_string())).map(|k| &k.stats)
+        self.stats.get(&(idx, model.to_string()))
     }
 
     /// The ordered candidate list for a requested model. `pin` (from the
@@ -259,7 +288,12 @@ impl Router {
             _ => return None,
         };
         let provider = config.providers[idx].clone();
-        let facts = self.prices.lookup(&provider, upstream).unwrap_or_default();
+        let facts = self
+            .prices
+            .load()
+            .source
+            .lookup(&provider, upstream)
+            .unwrap_or_default();
         Some(Candidate {
             timeouts: provider.timeouts.over(Timeouts::default()),
             provider,
@@ -281,18 +315,16 @@ impl Router {
         out: &mut Vec<Candidate>,
         seen: &mut Vec<&'a str>,
     ) {
-        for t in self.order(alias, facts) {
+        let prices = self.prices.load();
+        for t in self.order(alias, facts, &prices) {
             let provider = self.config.providers[t.provider].clone();
             let timeouts = t.timeouts.over(
                 alias
                     .timeouts
                     .over(provider.timeouts.over(Timeouts::default())),
             );
-            let (stats, facts) = self
-                .known
-                .get(&(t.provider, t.model.clone()))
-                .map(|k| (k.stats.clone(), k.facts))
-                .unwrap_or_default();
+            let stats = self.stats_of(t).cloned().unwrap_or_default();
+            let facts = prices.of(t);
             out.push(Candidate {
                 provider,
                 model: t.model.clone(),
@@ -316,16 +348,17 @@ impl Router {
         }
     }
 
-    fn known(&self, t: &Target) -> Option<&Known> {
-        self.known.get(&(t.provider, t.model.clone()))
-    }
-
     fn stats_of(&self, t: &Target) -> Option<&Arc<DeploymentStats>> {
-        self.known(t).map(|k| &k.stats)
+        self.stats.get(&(t.provider, t.model.clone()))
     }
 
     /// The alias's targets in the order its strategy prefers.
-    fn order<'a>(&self, alias: &'a Alias, facts: &RequestFacts) -> Vec<&'a Target> {
+    fn order<'a>(
+        &self,
+        alias: &'a Alias,
+        facts: &RequestFacts,
+        prices: &Prices,
+    ) -> Vec<&'a Target> {
         let now = Instant::now();
         let latency = |t: &Target| {
             self.stats_of(t)
@@ -355,13 +388,11 @@ impl Router {
             }
             Strategy::Cost => {
                 let cost = |t: &Target| {
-                    self.known(t)
-                        .and_then(|k| k.facts.price)
-                        .map_or(f64::MAX, |p| {
-                            (facts.input_tokens as f64 * p.input
-                                + facts.max_output_tokens as f64 * p.output)
-                                / 1e6
-                        })
+                    prices.of(t).price.map_or(f64::MAX, |p| {
+                        (facts.input_tokens as f64 * p.input
+                            + facts.max_output_tokens as f64 * p.output)
+                            / 1e6
+                    })
                 };
                 let mut v: Vec<(&Target, f64, f64)> = alias
                     .targets

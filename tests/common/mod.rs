@@ -28,6 +28,35 @@ pub struct Mock {
     pub port: u16,
 }
 
+/// An example binary of this package (the load-test tools), in
+/// `target/<profile>/examples/`. A plain `cargo test` builds examples; a run of some
+/// tests only (`cargo test --test cache`) does not, so it is built here once.
+pub fn example(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let exe = std::env::current_exe().expect("test binary path");
+    // target/<profile>/deps/<test> -> target/<profile>/examples/<name>
+    let profile = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binary in target/<profile>/deps");
+    let path = profile.join("examples").join(name);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !path.exists() && !built.iter().any(|b| b == name) {
+        let mut cargo = Command::new(env!("CARGO"));
+        cargo
+            .args(["build", "--quiet", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"));
+        if profile.file_name().is_some_and(|p| p == "release") {
+            cargo.arg("--release");
+        }
+        let ok = cargo.status().is_ok_and(|s| s.success());
+        assert!(ok, "cargo build --example {name} failed");
+        built.push(name.to_string());
+    }
+    assert!(path.exists(), "{} is missing", path.display());
+    path
+}
+
 impl Mock {
     /// A mock that accepts any key.
     pub fn start() -> Mock {
@@ -35,7 +64,7 @@ impl Mock {
     }
 
     pub fn start_with(extra: &[&str]) -> Mock {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_switchyard-mock"))
+        let mut child = Command::new(example("switchyard-mock"))
             .args(["--listen", "127.0.0.1:0", "--record", "--fixtures"])
             .arg(fixtures_dir())
             .args(extra)
