@@ -24,6 +24,8 @@ RUN apt-get update \
  && useradd --system --gid switchyard --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin switchyard
 COPY --from=builder /src/target/release/switchyard /usr/local/bin/switchyard
+# The file-log directory (see VOLUME below), owned by the gateway's user.
+RUN mkdir -p /var/log/switchyard && chown switchyard:switchyard /var/log/switchyard
 USER switchyard
 # These two apply to the embedded default (no -c); a config file sets its own.
 # The admin listener (/healthz /readyz /metrics) has NO authentication. It is bound to
@@ -33,6 +35,12 @@ USER switchyard
 ENV SWITCHYARD_LISTEN=0.0.0.0:8080 \
     SWITCHYARD_ADMIN_LISTEN=0.0.0.0:9091
 EXPOSE 8080 9091
+# Logs go to stdout/stderr by default (`docker logs`, the log driver rotates). For
+# file logs (log.access.to: file, log.bodies), mount a volume, e.g.
+#   docker run -v switchyard-logs:/var/log/switchyard ...
+# with log.access.path: /var/log/switchyard/access.log; the directory must be
+# writable by the `switchyard` user (a new named volume copies the image directory's ownership).
+VOLUME ["/var/log/switchyard"]
 # `docker stop` sends SIGTERM: the gateway exits as soon as no request is in flight
 # and server.shutdown_delay_seconds (default 0) have passed, at the latest after
 # server.grace_period_seconds (default 300). Docker kills it after 10 s unless

@@ -9,6 +9,7 @@ step (switchyard-load --json), soak-verdict.json and the gateway log summaries.
 import argparse
 import json
 import os
+import shutil
 import re
 
 # Targets from the issue.
@@ -248,6 +249,55 @@ def main():
     if A or B or C:
         o.append("")
 
+    # ---------------------------------------------------------------- reference proxies
+    REF_ROWS = (("direct", "direct to mock (no proxy)", None),
+                ("haproxy", "HAProxy, 1 thread, `http-reuse always`", "proxy"),
+                ("nginx", "nginx, 1 worker, upstream keepalive", "proxy"),
+                ("pingora", "minimal Pingora `ProxyHttp`, 1 thread", "proxy"),
+                ("pass", f"Switchyard pass-through, {meta.get('gateway_threads', '?')} threads", "gateway"),
+                ("trans", f"Switchyard OpenAI → Anthropic, {meta.get('gateway_threads', '?')} threads", "gateway"))
+    ref = {}
+    for key, _, who in REF_ROWS:
+        rounds = [steps[f"r{n}-{key}"] for n in (1, 2) if f"r{n}-{key}" in steps]
+        if not rounds:
+            continue
+        cpu = [watch(s, who).get("cpu_us_per_request") for s in rounds] if who else []
+        cpu = [c for c in cpu if c is not None]
+        ref[key] = {
+            "rps": sum(s["rps"] for s in rounds) / len(rounds),
+            "p50": sum(pct(s["latency_us"], "p50") for s in rounds) / len(rounds),
+            "p99": sum(pct(s["latency_us"], "p99") for s in rounds) / len(rounds),
+            "cpu": sum(cpu) / len(cpu) if cpu else None,
+            "errors": sum(sum((s.get("errors") or {}).values()) for s in rounds),
+            "rounds": len(rounds),
+        }
+    if ref:
+        o.append("## Reference proxies, side by side (closed loop, 64 connections, 1 KB OpenAI requests)\n")
+        o.append("Every proxy forwards to the same mock (one thread). CPU per request is the proxy "
+                 "process's utime + stime over the step divided by its requests; each figure is "
+                 "the mean of the rounds, run in the order of the table. HAProxy is the reference "
+                 "the targets are stated against.\n")
+        o.append("| proxy | req/s (share of direct) | p50 / p99 ms | proxy CPU µs/request | ÷ HAProxy CPU | req/s ÷ HAProxy | errors |")
+        o.append("|---|---|---|---|---|---|---|")
+        direct = ref.get("direct", {}).get("rps")
+        ha = ref.get("haproxy", {})
+        for key, label, _ in REF_ROWS:
+            r = ref.get(key)
+            if not r:
+                continue
+            share = f" ({r['rps'] / direct:.2f})" if direct else ""
+            ratio = (f"{r['cpu'] / ha['cpu']:.2f}×" if r["cpu"] and ha.get("cpu") else "–")
+            rps_ratio = (f"{r['rps'] / ha['rps']:.2f}" if ha.get("rps") and key != "direct" else "–")
+            o.append(f"| {label} | {r['rps']:.0f}{share} | {ms(r['p50']):.2f} / {ms(r['p99']):.2f} | "
+                     f"{f1(r['cpu'])} | {ratio} | {rps_ratio} | {r['errors']} |")
+            if r["cpu"] and ha.get("cpu"):
+                derived[f"ref_cpu_ratio_{key}"] = round(r["cpu"] / ha["cpu"], 3)
+            if ha.get("rps") and key != "direct":
+                derived[f"ref_rps_ratio_{key}"] = round(r["rps"] / ha["rps"], 3)
+        o.append("\nTargets (issue #14): translated ≤ 1.0× HAProxy's CPU per request, pass-through "
+                 "≤ 0.8×, translated req/s ≥ HAProxy's.\n")
+        o.append(f"HAProxy: `{meta.get('haproxy_version', '?')}`; nginx: `{meta.get('nginx_version', '?')}`.\n")
+
     # ---------------------------------------------------------------- cache
     H = [(k, steps[k]) for k in ("h-miss-1", "h-hit-1", "h-miss-2", "h-hit-2") if k in steps]
     if H:
@@ -400,8 +450,13 @@ def main():
         o.append("")
         if soak and soak.get("note"):
             o.append(f"Note: {soak['note']}.\n")
-        o.append(f"![gateway RSS during the soak]({rel}/soak.svg)\n")
-        o.append(f"Samples: `{rel}/soak.csv` (t_s,label,pid,rss_kb,fds,cpu_s; label gateway, mock, driver).\n")
+        # The plot sits next to the report, so it is committed with it (the raw
+        # directory stays local).
+        svg = os.path.join(d, "soak.svg")
+        if os.path.exists(svg):
+            shutil.copyfile(svg, os.path.join(os.path.dirname(os.path.abspath(a.out)), f"{rel}-soak.svg"))
+            o.append(f"![gateway RSS during the soak]({rel}-soak.svg)\n")
+        o.append(f"Samples: `{rel}/soak.csv` (local; t_s,label,pid,rss_kb,fds,cpu_s; label gateway, mock, driver).\n")
 
     # ---------------------------------------------------------------- gateway log
     o.append("## Gateway log during the run\n")
@@ -453,7 +508,9 @@ def main():
     # ---------------------------------------------------------------- details
     o.append("## Per-step details (driver output)\n")
     for key in ("a", "b", "c", "d_direct", "d_pass", "d_trans", "e", "f", "g",
-                "h-miss-1", "h-hit-1", "h-miss-2", "h-hit-2"):
+                "h-miss-1", "h-hit-1", "h-miss-2", "h-hit-2",
+                *(f"r{n}-{k}" for n in (1, 2)
+                  for k in ("direct", "haproxy", "nginx", "pingora", "pass", "trans"))):
         p = os.path.join(d, f"{key}.md")
         if os.path.exists(p):
             text = open(p).read().replace(os.path.abspath(d).rstrip("/") + "/", f"results/{rel}/")

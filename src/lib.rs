@@ -12,6 +12,7 @@
 //! - [`memo`]: signed reasoning kept for OpenAI clients' tool loops to Anthropic.
 //! - [`admin`], [`metrics`]: `/healthz`, `/readyz`, `/metrics` on the admin listener.
 //! - [`shutdown`]: SIGTERM drains in-flight requests, then exits.
+//! - [`logs`], [`logsink`]: access, app and body logs; files, rotation, `switchyard logs`.
 
 // Nothing reachable from network input may panic: library code handles every
 // failure (tests are exempt; the few start-up invariants say why they hold).
@@ -32,6 +33,7 @@ pub mod catalog;
 pub mod config;
 pub mod cost;
 pub mod formats;
+pub mod logs;
 pub mod logsink;
 pub mod memo;
 pub mod metrics;

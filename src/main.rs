@@ -61,6 +61,11 @@ enum Command {
         #[command(subcommand)]
         command: ModelsCommand,
     },
+    /// Read the logs: a conversation by request id, the access log filtered, a summary.
+    Logs {
+        #[command(subcommand)]
+        command: switchyard::logs::cli::LogsCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -122,21 +127,6 @@ fn checked_router(config: &Arc<Config>, catalog: Arc<catalog::Catalog>) -> routi
 
 fn main() {
     let cli = Cli::parse();
-    // The probe's in-process gateway would log every request: only problems show.
-    let default_level = match cli.command {
-        Some(Command::Probe(_)) => "warn",
-        _ => "info",
-    };
-    let mut logger =
-        env_logger::Builder::from_env(env_logger::Env::default().default_filter_or(default_level));
-    // Access-log lines go through a writer thread (no syscall on the request path).
-    // Not in daemon mode: the fork there would leave the thread behind.
-    if !cli.daemon {
-        logger.target(env_logger::Target::Pipe(Box::new(
-            switchyard::logsink::Sink::start(),
-        )));
-    }
-    logger.init();
     if let Some(Command::Keys {
         command: KeysCommand::New { name },
     }) = &cli.command
@@ -145,6 +135,7 @@ fn main() {
         return;
     }
     if let Some(Command::Models { command }) = &cli.command {
+        switchyard::logs::init_cli();
         let settings = match cli.conf.as_deref() {
             Some(path) => CatalogConfig::from_file(path, &real_env),
             None => Ok(CatalogConfig::defaults(&real_env)),
@@ -159,6 +150,8 @@ fn main() {
         std::process::exit(code);
     }
     if let Some(Command::Probe(args)) = &cli.command {
+        // The in-process gateway's access lines stay off: only problems show.
+        switchyard::logs::init_cli();
         let config = load(cli.conf.as_deref());
         let model_catalog = catalog::load(&config.catalog);
         model_catalog.log_warnings();
@@ -168,7 +161,12 @@ fn main() {
             args,
         ));
     }
+    if let Some(Command::Logs { command }) = &cli.command {
+        switchyard::logs::init_cli();
+        std::process::exit(switchyard::logs::cli::run(command, cli.conf.as_deref()));
+    }
     if let Some(Command::Check) = cli.command {
+        switchyard::logs::init_cli();
         let Some(path) = cli.conf.as_deref() else {
             eprintln!("switchyard check: give the file to check with -c FILE");
             std::process::exit(2);
@@ -195,6 +193,12 @@ fn main() {
         return;
     }
     let config = Arc::new(load(cli.conf.as_deref()));
+    // Log files checked and opened, env_logger and the writer threads started (in daemon
+    // mode, the threads start after Pingora's fork).
+    if let Err(e) = switchyard::logs::init(&config, cli.daemon) {
+        eprintln!("switchyard: {e}");
+        std::process::exit(2);
+    }
     log::info!(
         "switchyard {} using {}",
         env!("CARGO_PKG_VERSION"),
@@ -276,7 +280,7 @@ fn main() {
     server.run(pingora_core::server::RunArgs {
         shutdown_signal: Box::new(shutdown),
     });
-    // Lines logged during shutdown are still in the sink's buffer.
-    switchyard::logsink::flush();
+    // Lines and body records logged during shutdown are still buffered.
+    switchyard::logs::flush();
     std::process::exit(0)
 }

@@ -127,6 +127,22 @@ pub static LOG_LINES_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static LOG_WRITE_ERRORS: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "switchyard_log_write_errors_total",
+        "Failed writes or reopens of a log file (its lines go to stderr meanwhile)"
+    )
+    .expect("metric registers once")
+});
+
+pub static BODY_LOG_DROPPED: LazyLock<IntCounter> = LazyLock::new(|| {
+    register_int_counter!(
+        "switchyard_body_log_dropped_total",
+        "Body-log records dropped: the queue was full or the file could not be written"
+    )
+    .expect("metric registers once")
+});
+
 // OpenTelemetry GenAI semantic conventions (gen_ai.* metrics), in Prometheus spelling,
 // with the conventions' advised bucket boundaries. Labels: see `pipeline::genai`.
 
@@ -230,4 +246,6 @@ pub fn init() {
     LazyLock::force(&GENAI_TTFT);
     LazyLock::force(&GENAI_TPOT);
     LazyLock::force(&COST_USD);
+    LazyLock::force(&LOG_WRITE_ERRORS);
+    LazyLock::force(&BODY_LOG_DROPPED);
 }

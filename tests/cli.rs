@@ -1,14 +1,12 @@
 //! `switchyard check`: validates a config and prints every problem with its path.
 
 mod common;
-use std::process::Command;
 
 fn check(yaml: &str, env: &[(&str, &str)]) -> (i32, String) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("c.yaml");
     std::fs::write(&path, yaml).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .env_clear()
+    let out = common::bare_command(env!("CARGO_BIN_EXE_switchyard"))
         .envs(env.iter().copied())
         .arg("check")
         .arg("-c")
@@ -74,8 +72,7 @@ fn unknown_keys_are_refused_with_a_suggestion() {
 #[test]
 fn shipped_sample_config_is_valid() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/conf/switchyard.yaml");
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .env_clear()
+    let out = common::bare_command(env!("CARGO_BIN_EXE_switchyard"))
         .env("OPENAI_API_KEY", "sk-test-1234")
         .env("ANTHROPIC_API_KEY", "sk-ant-1234")
         .args(["check", "-c", path])

@@ -51,3 +51,36 @@ fn provider_error_events_that_echo_keys_are_scrubbed_on_every_path() {
     }
     assert!(!gw.log_text().contains(OPENAI_KEY) && !gw.log_text().contains(ANTHROPIC_KEY));
 }
+
+/// A plain answer that echoes a key is scrubbed, and its `content-length` is the
+/// length of the scrubbed body (it was the provider's, so the client waited for bytes
+/// that never came).
+#[test]
+fn a_plain_answer_that_echoes_a_key_is_scrubbed_and_framed_right() {
+    let mock = Mock::start();
+    let gw = Gateway::start(&two_provider_config(&mock, MODELS));
+    for (path, model) in [
+        ("/v1/chat/completions", "oai/echo"), // pass-through
+        ("/v1/messages", "oai/echo"),         // translated
+    ] {
+        let r = gw.post_raw(
+            path,
+            serde_json::to_vec(&json!({
+                "model": model, "max_tokens": 50,
+                "messages": [{"role": "user", "content": format!("say {OPENAI_KEY}")}]
+            }))
+            .unwrap(),
+            &[("anthropic-version", "2023-06-01")],
+        );
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let text = r.text();
+        assert!(
+            !text.contains(OPENAI_KEY) && text.contains("[redacted]"),
+            "{text}"
+        );
+        assert_eq!(
+            r.header("content-length"),
+            Some(r.body.len().to_string().as_str())
+        );
+    }
+}

@@ -1,11 +1,14 @@
-//! switchyard-mock: a fast mock LLM provider speaking OpenAI Chat Completions and
-//! Anthropic Messages (plain JSON and SSE), for integration and load tests.
+//! switchyard-mock: a fast mock LLM provider speaking OpenAI Chat Completions,
+//! Anthropic Messages and the Google Gemini API (plain JSON and SSE), for integration
+//! and load tests.
 //!
 //! CLI: `switchyard-mock [--listen 127.0.0.1:0] [--fixtures tests/fixtures] [--api-key KEY]
 //! [--record] [--threads N]`. Prints exactly one stdout line, `listening on ADDR`.
 //!
 //! Routes:
 //! - `POST …/chat/completions`: OpenAI. `POST …/v1/messages`: Anthropic (path suffix match).
+//!   `POST …/models/{model}:generateContent` and `…:streamGenerateContent`: Gemini (the
+//!   model, percent-decoded, comes from the path; see `gemini.rs`).
 //! - `GET /__mock/requests` (recorded requests, oldest first, needs `--record`),
 //!   `DELETE /__mock/requests`, `GET /__mock/health` → `ok`, `GET /__mock/stats` →
 //!   `{"open_bodies": N, "connections": M}` (response bodies still being sent,
@@ -19,7 +22,7 @@
 //! The request's `model` selects the behaviour: `mock:k=v,k2=v2,...` (see `options.rs`),
 //! anything else means echo. Options: `status=NNN` (400..=599; takes precedence over
 //! everything else), `retry_after=S`, `retry_after_ms=MS`, `fixture=NAME[/NAME]`, `split=K`,
-//! `events=N`, `delay_ms=D`, `first_byte_delay_ms=D`, `drop_after=N`, `stall_after=N`
+//! `events=N`, `retry_delay=S` (Gemini: `RetryInfo.retryDelay` of a 429), `delay_ms=D`, `first_byte_delay_ms=D`, `drop_after=N`, `stall_after=N`
 //! (stalls up to 60 s, then aborts), `oversize_after=N` (a 9 MiB event with no end
 //! after N frames), `echo`. Unknown options are rejected with 400.
 //!
@@ -29,6 +32,7 @@
 mod anthropic;
 mod body;
 mod common;
+mod gemini;
 mod openai;
 mod options;
 
@@ -92,6 +96,7 @@ struct Cli {
 enum Provider {
     OpenAi,
     Anthropic,
+    Gemini,
 }
 
 struct Recorded {
@@ -192,7 +197,10 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<MockBody>
         return admin(&state, req.method().clone(), what.to_string());
     }
     let n = state.counter.fetch_add(1, Ordering::Relaxed) + 1;
-    let provider = if path.ends_with("/chat/completions") {
+    let gemini = gemini::route(path);
+    let provider = if gemini.is_some() {
+        Some(Provider::Gemini)
+    } else if path.ends_with("/chat/completions") {
         Some(Provider::OpenAi)
     } else if path.ends_with("/v1/messages") {
         Some(Provider::Anthropic)
@@ -201,7 +209,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<MockBody>
     };
     let is_post = req.method() == Method::POST;
     let mut resp = match provider {
-        Some(p) if is_post => provider_request(&state, p, n, req).await,
+        Some(p) if is_post => provider_request(&state, p, n, req, gemini).await,
         _ => {
             if state.record {
                 let (parts, body) = req.into_parts();
@@ -318,6 +326,7 @@ fn provider_error(provider: Provider, status: u16, message: &str) -> Response<Mo
     let body = match provider {
         Provider::OpenAi => openai::error_body(status, message),
         Provider::Anthropic => anthropic::error_body(status, message),
+        Provider::Gemini => gemini::error_body(status, message, None),
     };
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut resp = plain(status, JSON, body);
@@ -341,16 +350,27 @@ fn bearer(headers: &http::HeaderMap) -> Option<&str> {
 }
 
 /// Checks the API key; `Err(message)` means 401.
-fn check_auth(state: &State, provider: Provider, headers: &http::HeaderMap) -> Result<(), String> {
+fn check_auth(
+    state: &State,
+    provider: Provider,
+    headers: &http::HeaderMap,
+    query: Option<&str>,
+) -> Result<(), String> {
     let Some(key) = state.api_key.as_deref() else {
         return Ok(());
     };
     let bearer = bearer(headers);
     match provider {
-        Provider::OpenAi => match bearer {
+        // Azure OpenAI sends its key as `api-key`.
+        Provider::OpenAi => match bearer.or_else(|| headers.get("api-key")?.to_str().ok()) {
             Some(k) if k == key => Ok(()),
             Some(_) => Err("Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.".into()),
             None => Err("You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).".into()),
+        },
+        Provider::Gemini => match gemini::key(headers, query) {
+            Some(k) if k == key => Ok(()),
+            Some(_) => Err("API key not valid. Please pass a valid API key.".into()),
+            None => Err("Method doesn't allow unregistered callers (callers without established identity). Please use API Key or other form of API consumer identity to call this API.".into()),
         },
         Provider::Anthropic => {
             let x_api_key = headers.get("x-api-key").and_then(|v| v.to_str().ok());
@@ -377,6 +397,7 @@ async fn provider_request(
     provider: Provider,
     n: u64,
     req: Request<Incoming>,
+    gemini: Option<(String, bool)>,
 ) -> Response<MockBody> {
     let (parts, body) = req.into_parts();
     let Ok(body) = read_body(body).await else {
@@ -385,7 +406,7 @@ async fn provider_request(
     if state.record {
         record(state, &parts, body.clone());
     }
-    if let Err(msg) = check_auth(state, provider, &parts.headers) {
+    if let Err(msg) = check_auth(state, provider, &parts.headers, parts.uri.query()) {
         return provider_error(provider, 401, &msg);
     }
     if provider == Provider::Anthropic {
@@ -402,6 +423,7 @@ async fn provider_request(
             let msg = match provider {
                 Provider::OpenAi => format!("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.) ({e})"),
                 Provider::Anthropic => format!("There was an issue with your JSON body: {e}"),
+                Provider::Gemini => format!("Invalid JSON payload received. {e}"),
             };
             return provider_error(provider, 400, &msg);
         }
@@ -410,11 +432,15 @@ async fn provider_request(
     let valid = match provider {
         Provider::OpenAi => openai::validate(obj),
         Provider::Anthropic => anthropic::validate(obj),
+        Provider::Gemini => gemini::validate(obj, gemini.as_ref().map_or("", |g| g.0.as_str())),
     };
     if let Err(msg) = valid {
         return provider_error(provider, 400, &msg);
     }
-    let model = obj.get("model").and_then(Value::as_str).unwrap_or_default();
+    let model = match &gemini {
+        Some((m, _)) => m.as_str(),
+        None => obj.get("model").and_then(Value::as_str).unwrap_or_default(),
+    };
     let opts = match options::parse_model(model) {
         Ok(o) => o,
         Err(msg) => return provider_error(provider, 400, &format!("switchyard-mock: {msg}")),
@@ -428,8 +454,13 @@ async fn provider_request(
         let msg = match provider {
             Provider::OpenAi => openai::status_message(status, model),
             Provider::Anthropic => anthropic::status_message(status, model),
+            Provider::Gemini => gemini::status_message(status, model),
         };
-        provider_error(provider, status, &msg)
+        let mut resp = provider_error(provider, status, &msg);
+        if provider == Provider::Gemini {
+            *resp.body_mut() = MockBody::full(gemini::error_body(status, &msg, opts.retry_delay));
+        }
+        resp
     } else {
         let mut reply = if let Some(name) = &opts.fixture {
             match load_fixture(state, name).await {
@@ -443,7 +474,8 @@ async fn provider_request(
                 }
             }
         } else {
-            echo_reply(provider, n, model, obj, body.len(), &opts)
+            let stream = gemini.as_ref().map(|g| g.1);
+            echo_reply(provider, n, model, obj, body.len(), &opts, stream)
         };
         if let Some(k) = opts.oversize_after {
             let mut line = b"data: ".to_vec();
@@ -491,6 +523,7 @@ fn with_common_headers(
     let (name, value) = match provider {
         Provider::OpenAi => ("x-request-id", format!("req_mock{n}")),
         Provider::Anthropic => ("request-id", format!("req_mock{n}")),
+        Provider::Gemini => ("x-request-id", format!("req_mock{n}")),
     };
     set_header(&mut resp, name, value);
     resp
@@ -503,20 +536,26 @@ fn echo_reply(
     obj: &serde_json::Map<String, Value>,
     body_len: usize,
     opts: &Options,
+    // Gemini: whether the path asked for a stream.
+    path_stream: Option<bool>,
 ) -> Reply {
     let messages = obj
         .get("messages")
         .and_then(Value::as_array)
         .map(Vec::as_slice)
         .unwrap_or_default();
-    let text = format!("echo: {}", common::last_user_text(messages));
+    let text = match provider {
+        Provider::Gemini => format!("echo: {}", gemini::last_user_text(obj)),
+        _ => format!("echo: {}", common::last_user_text(messages)),
+    };
     let ctx = EchoCtx {
         model,
         counter: n,
         created: unix_now(),
         output_tokens: options::word_count(&text),
         text,
-        stream: obj.get("stream").and_then(Value::as_bool) == Some(true),
+        stream: path_stream
+            .unwrap_or_else(|| obj.get("stream").and_then(Value::as_bool) == Some(true)),
         include_usage: obj
             .get("stream_options")
             .and_then(|s| s.get("include_usage"))
@@ -528,6 +567,7 @@ fn echo_reply(
     match provider {
         Provider::OpenAi => openai::echo(&ctx),
         Provider::Anthropic => anthropic::echo(&ctx),
+        Provider::Gemini => gemini::echo(&ctx, obj),
     }
 }
 
@@ -634,7 +674,7 @@ mod tests {
     #[test]
     fn fixtures_in_repo_split_into_events() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
-        for sub in ["openai", "anthropic"] {
+        for sub in ["openai", "anthropic", "gemini"] {
             let Ok(entries) = std::fs::read_dir(dir.join(sub)) else {
                 continue;
             };
@@ -647,7 +687,12 @@ mod tests {
                 let frames = split_sse_events(&data);
                 assert!(frames.len() >= 2, "{}", p.display());
                 for f in &frames {
-                    assert!(f.ends_with(b"\n\n"), "{}: {:?}", p.display(), f);
+                    assert!(
+                        f.ends_with(b"\n\n") || f.ends_with(b"\r\n\r\n"),
+                        "{}: {:?}",
+                        p.display(),
+                        f
+                    );
                 }
             }
         }

@@ -12,6 +12,8 @@ pub struct Options {
     pub retry_after: Option<u64>,
     /// Value of the `retry-after-ms` header.
     pub retry_after_ms: Option<u64>,
+    /// Gemini: `RetryInfo.retryDelay` (seconds) in a 429 body.
+    pub retry_delay: Option<u64>,
     /// Replay `<fixtures>/<name>` verbatim.
     pub fixture: Option<String>,
     /// Write the fixture body in chunks of this many bytes.
@@ -59,6 +61,7 @@ pub fn parse_model(model: &str) -> Result<Options, String> {
             }
             "retry_after" => opts.retry_after = Some(num(key, value)?),
             "retry_after_ms" => opts.retry_after_ms = Some(num(key, value)?),
+            "retry_delay" => opts.retry_delay = Some(num(key, value)?),
             "fixture" => {
                 validate_fixture_name(value)?;
                 opts.fixture = Some(value.to_string());

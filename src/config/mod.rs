@@ -12,12 +12,14 @@
 pub mod cache;
 pub mod catalog;
 pub mod keys;
+pub mod log;
 mod raw;
 
 use crate::formats::{Format, Settings};
 pub use cache::{AliasCache, CacheConfig, CacheScope};
 pub use catalog::CatalogConfig;
 pub use keys::{Budget, BudgetPeriod, GatewayKey, KeyLimits, OnError, RedisConfig, StateConfig};
+pub use log::LogConfig;
 use raw::{RawConfig, RawKey, RawProvider, RawTimeouts};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -57,6 +59,8 @@ pub struct Config {
     pub route_by_model_name: bool,
     /// Where this config came from, for start-up messages.
     pub source: String,
+    /// The `log:` section (`crate::logs`).
+    pub log: LogConfig,
 }
 
 #[derive(Debug, Default, Clone)]
@@ -363,21 +367,20 @@ impl Config {
                 .map(|k| RawKey::Bare(k.to_string()))
                 .collect();
         }
-        for (name, key_var, url_var, default_url) in [
+        for (name, key_vars, url_var) in [
+            ("openai", &["OPENAI_API_KEY"][..], "OPENAI_BASE_URL"),
+            ("anthropic", &["ANTHROPIC_API_KEY"], "ANTHROPIC_BASE_URL"),
+            // Google's SDKs read either; GOOGLE_API_KEY wins when both are set.
             (
-                "openai",
-                "OPENAI_API_KEY",
-                "OPENAI_BASE_URL",
-                "https://api.openai.com/v1",
-            ),
-            (
-                "anthropic",
-                "ANTHROPIC_API_KEY",
-                "ANTHROPIC_BASE_URL",
-                "https://api.anthropic.com",
+                "gemini",
+                &["GOOGLE_API_KEY", "GEMINI_API_KEY"],
+                "GEMINI_BASE_URL",
             ),
         ] {
-            if let Some(key) = env(key_var) {
+            let default_url = Format::parse(name)
+                .and_then(Format::default_base_url)
+                .unwrap_or_default();
+            if let Some(key) = key_vars.iter().find_map(|v| env(v)) {
                 raw.providers.insert(
                     name.to_string(),
                     RawProvider {
@@ -715,6 +718,7 @@ fn validate(
     let state = keys::validate_state(raw.state, &mut errors);
     let cache = cache::validate_cache(raw.cache, state.redis.as_ref(), &mut errors);
     let catalog = catalog::validate_catalog(raw.catalog, env, &mut errors);
+    let log = log::validate_log(raw.log, &mut errors);
     let max_tokens = raw.defaults.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
     if max_tokens == 0 {
         errors.push("defaults.max_tokens: must be at least 1".into());
@@ -906,6 +910,7 @@ fn validate(
         aliases,
         route_by_model_name,
         source: source.to_string(),
+        log,
     })
 }
 

@@ -27,6 +27,8 @@ pub struct RawConfig {
     pub providers: BTreeMap<String, RawProvider>,
     #[serde(default)]
     pub models: BTreeMap<String, RawAlias>,
+    /// The `log:` section (its raw types live in `super::log`).
+    pub log: Option<super::log::RawLog>,
 }
 
 /// A gateway key: a bare string, or an entry with a name, the key (or its SHA-256),

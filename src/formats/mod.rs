@@ -15,6 +15,10 @@
 
 pub mod answer;
 pub mod anthropic;
+pub mod azure;
+#[cfg(test)]
+mod capabilities;
+pub mod gemini;
 pub mod model;
 pub mod openai;
 pub mod provider;
@@ -139,6 +143,10 @@ macro_rules! provider_formats {
                 match self { $(Format::$variant => <$ty as ProviderFormat>::parse_usage(body)),+ }
             }
 
+            pub fn signed_tool_turns(self, req: &ChatRequest<'_>) -> bool {
+                match self { $(Format::$variant => <$ty as ProviderFormat>::signed_tool_turns(req)),+ }
+            }
+
             pub fn parse_error(self, body: &[u8]) -> ProviderError {
                 match self { $(Format::$variant => <$ty as ProviderFormat>::parse_error(body)),+ }
             }
@@ -173,6 +181,8 @@ macro_rules! provider_formats {
 provider_formats! {
     OpenAi => openai::OpenAi,
     Anthropic => anthropic::Anthropic,
+    Gemini => gemini::Gemini,
+    Azure => azure::Azure,
 }
 
 impl From<ApiFormat> for Format {

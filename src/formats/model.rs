@@ -139,6 +139,29 @@ pub enum ContentPart<'a> {
     },
 }
 
+/// Reasoning signatures are opaque and valid only at the provider format that issued
+/// them. Anthropic's, the first kind carried here, are plain base64 (never a `:`);
+/// other formats' are tagged `format:signature`, so that each encoder sends back only
+/// its own (an Anthropic client that carries a Gemini signature in a thinking block
+/// and falls over to Anthropic must not send it there).
+pub fn tagged_signature(format: &str, signature: &str) -> String {
+    let mut s = String::with_capacity(format.len() + 1 + signature.len());
+    s.push_str(format);
+    s.push(':');
+    s.push_str(signature);
+    s
+}
+
+/// The signature as `format` issued it (`None`: Anthropic's, untagged), or `None` if
+/// another format issued it.
+pub fn signature_for<'s>(signature: &'s str, format: Option<&str>) -> Option<&'s str> {
+    match (signature.split_once(':'), format) {
+        (None, None) => Some(signature),
+        (Some((tag, sig)), Some(f)) if tag == f => Some(sig),
+        _ => None,
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum ImageSource<'a> {
     Base64 {
@@ -405,7 +428,7 @@ impl ErrorKind {
             ErrorKind::InvalidRequest => "The body is not a JSON object, a field is missing or has the wrong type (the message names its path), a field cannot be translated for the provider, `n` > 1 to a non-OpenAI provider, a bad `Cache-Control` / `x-switchyard-cache-ttl` value, an `x-switchyard-target` that matches no target; or the provider answered 400 / 422.",
             ErrorKind::Authentication => "Gateway keys are configured and the request has none, or one that is not configured.",
             ErrorKind::Permission => "The gateway key's `models` allowlist does not include the requested model.",
-            ErrorKind::NotFound => "The `model` is not an alias, not `provider/model` of a configured provider, and (embedded default) not a `claude-*` / `gpt-*` name.",
+            ErrorKind::NotFound => "The `model` is not an alias, not `provider/model` of a configured provider, and (embedded default) not a `claude-*` / `gpt-*` / `gemini-*` name.",
             ErrorKind::RouteNotFound => "No such endpoint.",
             ErrorKind::ResponseNotFound => "`previous_response_id`, or the id of `GET` / `DELETE /v1/responses/{id}`, names a response that was not stored (`store: false`), expired (`state.responses_ttl_seconds`), was deleted, or belongs to another gateway key.",
             ErrorKind::MethodNotAllowed => "A known endpoint with the wrong method; the `allow` header names the right one.",
@@ -517,6 +540,15 @@ mod tests {
                 data: "R0".into()
             }
         );
+    }
+
+    #[test]
+    fn signatures_go_back_only_to_their_issuer() {
+        let g = tagged_signature("gemini", "Q1JT+/=");
+        assert_eq!(signature_for(&g, Some("gemini")), Some("Q1JT+/="));
+        assert_eq!(signature_for(&g, None), None);
+        assert_eq!(signature_for("EqoBCkgIBx==", None), Some("EqoBCkgIBx=="));
+        assert_eq!(signature_for("EqoBCkgIBx==", Some("gemini")), None);
     }
 
     #[test]

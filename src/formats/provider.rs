@@ -149,6 +149,13 @@ pub trait ProviderFormat {
 
     /// What an error body says.
     fn parse_error(body: &[u8]) -> ProviderError;
+
+    /// Whether this provider's answers to `req` may sign their tool calls, wanting
+    /// the signatures back with them in the next turn (clients that cannot carry
+    /// them get them restored from `crate::memo`). Default: no.
+    fn signed_tool_turns(_req: &ChatRequest<'_>) -> bool {
+        false
+    }
 }
 
 /// Format-specific provider settings from the config, as written.

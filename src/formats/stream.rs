@@ -234,42 +234,58 @@ mod tests {
     //! must not depend on where the provider's bytes were cut.
     use super::*;
 
-    const FIXTURES: &[(ApiFormat, &[u8])] = &[
+    const FIXTURES: &[(Format, &[u8])] = &[
         (
-            ApiFormat::Anthropic,
+            Format::Anthropic,
             include_bytes!("../../tests/fixtures/anthropic/stream_text.sse"),
         ),
         (
-            ApiFormat::Anthropic,
+            Format::Anthropic,
             include_bytes!("../../tests/fixtures/anthropic/stream_tools_parallel.sse"),
         ),
         (
-            ApiFormat::Anthropic,
+            Format::Anthropic,
             include_bytes!("../../tests/fixtures/anthropic/stream_thinking.sse"),
         ),
         (
-            ApiFormat::Anthropic,
+            Format::Anthropic,
             include_bytes!("../../tests/fixtures/anthropic/stream_error_midstream.sse"),
         ),
         (
-            ApiFormat::Anthropic,
+            Format::Anthropic,
             include_bytes!("../../tests/fixtures/anthropic/stream_max_tokens.sse"),
         ),
         (
-            ApiFormat::OpenAi,
+            Format::OpenAi,
             include_bytes!("../../tests/fixtures/openai/stream_text.sse"),
         ),
         (
-            ApiFormat::OpenAi,
+            Format::OpenAi,
             include_bytes!("../../tests/fixtures/openai/stream_tools_parallel.sse"),
         ),
         (
-            ApiFormat::OpenAi,
+            Format::OpenAi,
             include_bytes!("../../tests/fixtures/openai/stream_refusal.sse"),
+        ),
+        (
+            Format::Gemini,
+            include_bytes!("../../tests/fixtures/gemini/stream_text.sse"),
+        ),
+        (
+            Format::Gemini,
+            include_bytes!("../../tests/fixtures/gemini/stream_tools_parallel.sse"),
+        ),
+        (
+            Format::Gemini,
+            include_bytes!("../../tests/fixtures/gemini/stream_safety.sse"),
+        ),
+        (
+            Format::Gemini,
+            include_bytes!("../../tests/fixtures/gemini/stream_error_midstream.sse"),
         ),
     ];
 
-    fn translate(from: ApiFormat, to: ApiFormat, chunks: &[&[u8]]) -> (Vec<u8>, Usage) {
+    fn translate(from: Format, to: ApiFormat, chunks: &[&[u8]]) -> (Vec<u8>, Usage) {
         let mut t = StreamTranslator::new(from, to, true);
         let mut out = Vec::new();
         for c in chunks {
@@ -315,7 +331,7 @@ mod tests {
 
     #[test]
     fn fixture_usage_keeps_totals() {
-        let (_, u) = translate(ApiFormat::Anthropic, ApiFormat::OpenAi, &[FIXTURES[0].1]);
+        let (_, u) = translate(Format::Anthropic, ApiFormat::OpenAi, &[FIXTURES[0].1]);
         assert_eq!(
             (
                 u.input_tokens,
@@ -325,10 +341,21 @@ mod tests {
             ),
             (1500, 1024, 200, 27)
         );
-        let (_, u) = translate(ApiFormat::OpenAi, ApiFormat::Anthropic, &[FIXTURES[5].1]);
+        let (_, u) = translate(Format::OpenAi, ApiFormat::Anthropic, &[FIXTURES[5].1]);
         assert_eq!(
             (u.input_tokens, u.cache_read_tokens, u.output_tokens),
             (1320, 1024, 7)
+        );
+        // Gemini: cumulative totals, the last chunk's; output counts the thoughts.
+        let (_, u) = translate(Format::Gemini, ApiFormat::Anthropic, &[FIXTURES[8].1]);
+        assert_eq!(
+            (
+                u.input_tokens,
+                u.cache_read_tokens,
+                u.output_tokens,
+                u.reasoning_tokens
+            ),
+            (1320, 1024, 19, 12)
         );
     }
 

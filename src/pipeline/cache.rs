@@ -136,7 +136,7 @@ impl Lookup {
             .with_label_values(&[state.outcome.as_str()])
             .inc();
         // The fill tap needs the answer assembled (streams piece by piece).
-        ctx.collect_answer = state.store.is_some();
+        ctx.collect_answer |= state.store.is_some();
         ctx.cache = Some(state);
         Ok(flow)
     }
@@ -186,6 +186,10 @@ impl Lookup {
                 ctx.usage_complete = true;
                 // Served from the cache: no provider billed anything.
                 ctx.cost_usd = Some(0.0);
+                if ctx.collect_answer {
+                    // Another tap (the body log) wants the answer a hit gave.
+                    ctx.answer = Some((*found.entry.answer).clone());
+                }
                 return Ok((state, Flow::Reply(found.entry.answer.clone())));
             }
         }

@@ -10,6 +10,9 @@
 //!    w: `key`. 401 if missing or unknown (when keys are configured).
 //!
 //! After the body is read and its envelope parsed ([`Pipeline::on_request`]):
+//! 0. [`bodylog::Capture`] — with `log.bodies.enabled`, first, so a request another
+//!    stage turns away is logged too: keeps the body (up to `max_bytes`). w:
+//!    `body_log`, `collect_answer`.
 //! 2. [`auth::Authenticate`] — the key's `models` allowlist. r: `key`. 403 naming the
 //!    model and the key's name.
 //! 3. [`admit::Admit`] — rpm, tpm (a reservation: input estimated from the body plus
@@ -29,6 +32,9 @@
 //! `answer` when `collect_answer` asks for it.
 //!
 //! # Taps, at the end of every request (Pingora's `logging` phase)
+//! - [`bodylog::Write`] — queues the body-log record (redacted and written by the
+//!   body log's own thread). r: `body_log`, `answer` (cloned: the cache fill takes
+//!   it), and the figures the access log shows.
 //! - [`admit::Settle`] — settles the grant to the usage and cost the response
 //!   reported (streams included; an interrupted one, or one that reported no usage,
 //!   keeps its reservation, since what the provider billed is unknown) and ends the
@@ -51,6 +57,7 @@
 
 pub mod admit;
 pub mod auth;
+pub mod bodylog;
 pub mod cache;
 pub mod genai;
 
@@ -91,6 +98,7 @@ pub enum Flow {
 
 /// One request stage.
 pub enum Stage {
+    BodyLog(bodylog::Capture),
     Authenticate(auth::Authenticate),
     Admit(admit::Admit),
     Cache(cache::Lookup),
@@ -100,7 +108,7 @@ impl Stage {
     fn on_head(&self, head: &Head<'_>, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
         match self {
             Stage::Authenticate(s) => s.on_head(head, ctx),
-            Stage::Admit(_) | Stage::Cache(_) => Ok(()),
+            Stage::BodyLog(_) | Stage::Admit(_) | Stage::Cache(_) => Ok(()),
         }
     }
 
@@ -110,6 +118,10 @@ impl Stage {
         ctx: &mut RequestCtx,
     ) -> Result<Flow, GatewayError> {
         match self {
+            Stage::BodyLog(s) => {
+                s.on_request(req, ctx);
+                Ok(Flow::Next)
+            }
             Stage::Authenticate(s) => s.on_request(req, ctx).map(|()| Flow::Next),
             Stage::Admit(s) => s.on_request(req, ctx).await.map(|()| Flow::Next),
             Stage::Cache(s) => s.on_request(req, ctx).await,
@@ -119,6 +131,7 @@ impl Stage {
 
 /// One completion tap.
 pub enum Tap {
+    BodyLog(bodylog::Write),
     Settle(admit::Settle),
     RememberThinking(RememberThinking),
     CacheFill(cache::Fill),
@@ -129,6 +142,7 @@ pub enum Tap {
 impl Tap {
     fn on_complete(&self, ctx: &mut RequestCtx) {
         match self {
+            Tap::BodyLog(t) => t.on_complete(ctx),
             Tap::Settle(t) => t.on_complete(ctx),
             Tap::RememberThinking(t) => t.on_complete(ctx),
             Tap::CacheFill(t) => t.on_complete(ctx),
@@ -151,8 +165,13 @@ impl Pipeline {
         cache: Option<&Arc<Cache>>,
         memo: &Arc<ThinkingMemo>,
     ) -> Self {
-        let mut stages = vec![Stage::Authenticate(auth::Authenticate::new(config.clone()))];
+        let mut stages = Vec::new();
         let mut taps = Vec::new();
+        if let Some(b) = &config.log.bodies {
+            stages.push(Stage::BodyLog(bodylog::Capture::new(b.max_bytes)));
+            taps.push(Tap::BodyLog(bodylog::Write::new(config.clone())));
+        }
+        stages.push(Stage::Authenticate(auth::Authenticate::new(config.clone())));
         if config.keys.iter().any(|k| !k.limits.is_empty()) {
             stages.push(Stage::Admit(admit::Admit::new(
                 config.clone(),

@@ -13,9 +13,9 @@ use super::error::GatewayError;
 use super::scrub::write_body;
 use super::Gateway;
 use crate::config::Provider;
-use crate::formats::model::{ChatRequest, ErrorKind, Reasoning};
+use crate::formats::model::{ChatRequest, ErrorKind};
 use crate::formats::stream::{StreamObserver, StreamTranslator};
-use crate::formats::{self, ApiFormat, EncodeOptions, Format};
+use crate::formats::{self, ApiFormat, EncodeOptions};
 use crate::metrics;
 use crate::routing::deployment::{Admission, Outcome};
 use crate::routing::retry::{parse_retry_after, retry_delay};
@@ -84,33 +84,24 @@ impl Gateway {
         let mut restored = false;
         'candidates: for cand in &plan {
             let provider = &cand.provider;
-            if provider.format == Format::Anthropic && api == ApiFormat::OpenAi && !restored {
-                restored = true;
+            // Signed reasoning an OpenAI client could not carry back (see `crate::memo`),
+            // for providers that want it with the tool calls it belongs to.
+            if api == ApiFormat::OpenAi && !restored && !provider.format.passes_through(api) {
                 let req = match &mut canonical {
                     Some(r) => r,
                     None => canonical.insert(formats::parse_request(api, body)?),
                 };
-                // Signed thinking the client could not carry back (see `crate::memo`);
-                // Anthropic wants it only while thinking is on.
-                if matches!(
-                    req.reasoning,
-                    Some(Reasoning::Effort(_) | Reasoning::BudgetTokens(_))
-                ) {
+                if provider.format.signed_tool_turns(req) {
+                    restored = true;
                     self.memo.restore(tenant, req).await;
                 }
             }
             let (upstream_body, dropped) = self.upstream_body(api, body, cand, &mut canonical)?;
             let include_usage = canonical.as_ref().is_none_or(|r| r.include_usage);
-            // An OpenAI client cannot carry signed thinking back (see `crate::memo`).
             let remember_thinking = api == ApiFormat::OpenAi
-                && provider.format == Format::Anthropic
-                && canonical.as_ref().is_some_and(|r| {
-                    !r.tools.is_empty()
-                        && matches!(
-                            r.reasoning,
-                            Some(Reasoning::Effort(_) | Reasoning::BudgetTokens(_))
-                        )
-                });
+                && canonical
+                    .as_ref()
+                    .is_some_and(|r| !r.tools.is_empty() && provider.format.signed_tool_turns(r));
             let outgoing = formats::Outgoing {
                 model: &cand.model,
                 stream: ctx.stream,

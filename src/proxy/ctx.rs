@@ -38,6 +38,8 @@ pub struct RequestCtx {
     /// A Responses-API request's response id, creation time and echoed fields, for
     /// the encoders (`crate::proxy::responses`).
     pub responses: Option<Box<crate::formats::responses::Meta>>,
+    /// The client's body as the body log keeps it (`log.bodies`).
+    pub body_log: Option<crate::pipeline::bodylog::Captured>,
     /// The `model` the client asked for.
     pub model: Option<String>,
     pub stream: bool,
@@ -81,6 +83,7 @@ impl RequestCtx {
             remember_thinking: false,
             answer: None,
             responses: None,
+            body_log: None,
             model: None,
             stream: false,
             provider: None,

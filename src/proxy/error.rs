@@ -16,8 +16,8 @@ pub struct GatewayError {
     pub allow: Option<&'static str>,
 }
 
-pub const NO_PROVIDER: &str = "no provider is configured: export OPENAI_API_KEY and/or \
-ANTHROPIC_API_KEY and restart, or run `switchyard -c FILE` with a providers section \
+pub const NO_PROVIDER: &str = "no provider is configured: export OPENAI_API_KEY, \
+ANTHROPIC_API_KEY and/or GEMINI_API_KEY and restart, or run `switchyard -c FILE` with a providers section \
 (see conf/switchyard.yaml)";
 
 impl GatewayError {
@@ -123,7 +123,7 @@ impl From<RouteError> for GatewayError {
             ),
             RouteError::UnknownModel { model, known } => {
                 let hint = if known.is_empty() {
-                    "use a configured alias, `provider/model`, or a claude-*/gpt-* name with the embedded default".to_string()
+                    "use a configured alias, `provider/model`, or a claude-*/gpt-*/gemini-* name with the embedded default".to_string()
                 } else {
                     format!("configured models: {}", known.join(", "))
                 };

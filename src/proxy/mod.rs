@@ -35,7 +35,7 @@
 //! through a 64 KiB retry buffer, and no phase can move to another upstream on an
 //! HTTP status; LLM requests are often megabytes, and fallback on 429/5xx is the point.
 
-mod access;
+pub mod access;
 mod attempt;
 pub mod ctx;
 pub mod error;
@@ -299,6 +299,8 @@ impl Gateway {
         body: Vec<u8>,
         extra: &[(&str, &str)],
     ) -> Result<(), GatewayError> {
+        // Scrubbed first: `content-length` is the length of what is sent.
+        let body = self.scrub.bytes(body);
         let write = async {
             let quota = if ctx.quota.is_some() { 7 } else { 0 };
             let cache = if ctx.cache.is_some() { 3 } else { 0 };
@@ -325,7 +327,7 @@ impl Gateway {
                 .stream()
                 .map(|s| crate::net::Cork::new(s.id()));
             session.write_response_header(Box::new(resp), false).await?;
-            write_body(session, Some(self.scrub.bytes(body)), true).await
+            write_body(session, Some(body), true).await
         };
         write.await.map_err(|e: Box<Error>| {
             ctx.client_gone = true;
@@ -461,11 +463,11 @@ impl ProxyHttp for Gateway {
         }
         let req = session.req_header();
         access::write(|line| {
-            line.field("request_id", &ctx.request_id)
-                .field("method", &req.method)
+            line.word("request_id", &ctx.request_id)
+                .word("method", &req.method)
                 .text("path", Some(req.uri.path()))
                 .field("status", ctx.status)
-                .field("api", api)
+                .word("api", api)
                 .text(
                     "key",
                     ctx.key
@@ -480,7 +482,7 @@ impl ProxyHttp for Gateway {
                 .field("input_tokens", usage.input_tokens)
                 .field("cached_tokens", usage.cache_read_tokens)
                 .field("output_tokens", usage.output_tokens)
-                .text("cost_usd", ctx.cost_usd.map(format_usd).as_deref())
+                .number("cost_usd", ctx.cost_usd.map(format_usd).as_deref())
                 .field("ttfb_ms", ctx.ttfb.map_or(0, |d| d.as_millis()))
                 .field("duration_ms", elapsed.as_millis())
                 .field("client_gone", ctx.client_gone)

@@ -25,6 +25,19 @@ impl Scrubbed {
     fn into_bytes(self) -> Bytes {
         self.0
     }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The other place scrubbed bytes go: a body-log line ([`crate::logs::body`]).
+    pub fn into_log_line(self) -> Vec<u8> {
+        self.0.into()
+    }
 }
 
 /// Writes response body bytes to the client: the only caller of Pingora's

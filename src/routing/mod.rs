@@ -18,8 +18,8 @@
 //! 2. Then the targets of each `fallbacks` alias, in order, recursively, each alias
 //!    at most once (cycles are cut).
 //! 3. No alias: `provider/model` names a provider explicitly; with the embedded
-//!    default, `claude-*` goes to `anthropic` and `gpt-*`/`o<digit>*`/`chatgpt-*` to
-//!    `openai`.
+//!    default, `claude-*` goes to `anthropic`, `gemini-*` to `gemini` and
+//!    `gpt-*`/`o<digit>*`/`chatgpt-*` to `openai`.
 //!
 //! 4. `x-switchyard-target: provider` (or `provider/model`) keeps only matching
 //!    candidates: operators pin a request to one deployment.
@@ -433,6 +433,9 @@ fn weighted_order(alias: &Alias) -> Vec<&Target> {
 pub fn provider_for_model_name(model: &str) -> Option<&'static str> {
     if model.starts_with("claude-") {
         return Some("anthropic");
+    }
+    if model.starts_with("gemini-") {
+        return Some("gemini");
     }
     let o_series =
         model.len() > 1 && model.starts_with('o') && model.as_bytes()[1].is_ascii_digit();

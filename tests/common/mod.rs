@@ -141,6 +141,17 @@ pub fn free_port() -> u16 {
     }
 }
 
+/// `program` with an empty environment, except `LLVM_PROFILE_FILE` when set, so a
+/// coverage run (`scripts/coverage`) still gets the child's counters.
+pub fn bare_command(program: &str) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env_clear();
+    if let Some(file) = std::env::var_os("LLVM_PROFILE_FILE") {
+        cmd.env("LLVM_PROFILE_FILE", file);
+    }
+    cmd
+}
+
 /// A running gateway.
 pub struct Gateway {
     child: Child,
@@ -178,9 +189,8 @@ impl Gateway {
         let port = free_port();
         let admin_port = free_port();
         let log = dir.path().join("gateway.log");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_switchyard"));
-        cmd.env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
+        let mut cmd = bare_command(env!("CARGO_BIN_EXE_switchyard"));
+        cmd.env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("RUST_LOG", "info");
         if let Some(yaml) = yaml {
             let path = dir.path().join("switchyard.yaml");

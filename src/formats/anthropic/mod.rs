@@ -88,6 +88,14 @@ impl ProviderFormat for Anthropic {
             retry_after: None,
         }
     }
+
+    /// Anthropic wants the thinking of a tool-call turn back only while thinking is on.
+    fn signed_tool_turns(req: &ChatRequest<'_>) -> bool {
+        matches!(
+            req.reasoning,
+            Some(super::model::Reasoning::Effort(_) | super::model::Reasoning::BudgetTokens(_))
+        )
+    }
 }
 
 /// `stop_reason` as Anthropic spells it.

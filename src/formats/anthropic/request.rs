@@ -532,13 +532,19 @@ fn out_blocks<'a>(parts: &'a [ContentPart<'_>], out: &mut Vec<OutBlock<'a>>) {
             }
             // Anthropic verifies thinking signatures; unsigned reasoning from another
             // provider cannot be replayed and is left out.
+            // Signatures other providers issued are theirs only (see
+            // `model::tagged_signature`).
             ContentPart::Thinking {
                 text,
                 signature: Some(sig),
-            } => out.push(OutBlock::Thinking {
-                thinking: text,
-                signature: sig,
-            }),
+            } => {
+                if let Some(signature) = crate::formats::model::signature_for(sig, None) {
+                    out.push(OutBlock::Thinking {
+                        thinking: text,
+                        signature,
+                    })
+                }
+            }
             ContentPart::Thinking { .. } => {}
             ContentPart::RedactedThinking { data } => out.push(OutBlock::RedactedThinking { data }),
         }

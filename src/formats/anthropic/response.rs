@@ -134,7 +134,7 @@ pub(super) enum OutBlock<'a> {
 /// Tool arguments (JSON text) as Anthropic's input object. Models occasionally emit
 /// invalid argument text; it is kept under `_raw_arguments` instead of failing the
 /// whole response or conversation. Valid arguments are borrowed, not copied.
-pub(super) fn input_object(arguments: &str) -> Cow<'_, RawValue> {
+pub(crate) fn input_object(arguments: &str) -> Cow<'_, RawValue> {
     let trimmed = arguments.trim();
     if trimmed.starts_with('{') {
         if let Ok(v) = serde_json::from_str::<&RawValue>(trimmed) {

@@ -114,6 +114,12 @@ impl OpenAiDecoder {
             self.done = true;
             return;
         }
+        // Azure opens with a chunk that has no id, model or choices, only its prompt
+        // filter results: the response starts with the next one.
+        if !self.started && chunk.id.is_empty() && chunk.choices.is_empty() && chunk.usage.is_none()
+        {
+            return;
+        }
         if !self.started {
             self.started = true;
             out.push(StreamEvent::Start {
@@ -327,6 +333,8 @@ impl OpenAiEncoder {
                 };
                 self.chunk(out, delta, None);
             }
+            // An empty one only opens a block for a signature, which OpenAI has not.
+            StreamEvent::ThinkingDelta(t) if t.is_empty() => {}
             StreamEvent::ThinkingDelta(t) => {
                 self.ensure_started(out);
                 let delta = OutDelta {
