@@ -7,10 +7,11 @@
 //! key never reads another's) for `state.responses_ttl_seconds`.
 //!
 //! Without `state.redis` it lives in process, bounded in bytes ([`MAX_BYTES`]; the
-//! least used go first). With it, it lives only in Redis
-//! (`P:resp:{key}:{id}`, `PX` the TTL), so any instance can continue or delete it
-//! and no instance holds a stale copy; a Redis error reads as not found and is
-//! counted in `switchyard_state_errors_total`.
+//! least used go first). With it, it lives in Redis (`P:resp:{key}:{id}`, `PX` the
+//! TTL), so any instance can continue or delete it and no instance holds a copy that
+//! another deleted. Redis errors are counted in `switchyard_state_errors_total`; a
+//! response Redis could not take is kept in process instead (this instance can
+//! still continue it), and lookups fall back to that copy.
 
 use crate::state::redis::RedisLink;
 use serde::Deserialize;
@@ -106,7 +107,11 @@ impl ResponseStore {
             .arg(self.ttl.as_millis() as u64);
         match link.query::<()>(&cmd).await {
             Ok(()) => link.recovered(),
-            Err(e) => link.record_error("responses_set", &e),
+            Err(e) => {
+                link.record_error("responses_set", &e);
+                self.local
+                    .insert((tenant.to_string(), id.to_string()), Arc::new(stored));
+            }
         }
     }
 
@@ -116,13 +121,15 @@ impl ResponseStore {
             return self.local.get(&(tenant.to_string(), id.to_string()));
         };
         let cmd = redis::Cmd::get(Self::redis_key(prefix, tenant, id));
-        match link.query::<Option<Vec<u8>>>(&cmd).await {
+        let shared = match link.query::<Option<Vec<u8>>>(&cmd).await {
             Ok(v) => v.and_then(|b| Stored::from_json(&b)).map(Arc::new),
             Err(e) => {
                 link.record_error("responses_get", &e);
                 None
             }
-        }
+        };
+        // Only responses Redis could not take are kept here.
+        shared.or_else(|| self.local.get(&(tenant.to_string(), id.to_string())))
     }
 
     /// Removes a stored response; whether there was one.
@@ -133,12 +140,16 @@ impl ResponseStore {
                 .remove(&(tenant.to_string(), id.to_string()))
                 .is_some();
         };
+        let local = self
+            .local
+            .remove(&(tenant.to_string(), id.to_string()))
+            .is_some();
         let cmd = redis::Cmd::del(Self::redis_key(prefix, tenant, id));
         match link.query::<u64>(&cmd).await {
-            Ok(n) => n > 0,
+            Ok(n) => n > 0 || local,
             Err(e) => {
                 link.record_error("responses_del", &e);
-                false
+                local
             }
         }
     }

@@ -549,7 +549,11 @@ fn text_format_is_reported_dropped() {
 fn previous_response_id_across_two_gateways_sharing_redis() {
     let redis = Redis::start();
     let mock = Mock::start();
-    let state = format!("state:\n  redis: {{ url: \"{}\" }}\n", redis.url());
+    // A loaded test machine can be slow to answer; the default 100 ms is for production.
+    let state = format!(
+        "state:\n  redis: {{ url: \"{}\", timeout_ms: 2000 }}\n",
+        redis.url()
+    );
     let a = Gateway::start(&config(&mock, &state));
     let b = Gateway::start(&config(&mock, &state));
     for model in PROVIDERS {
