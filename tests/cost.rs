@@ -391,3 +391,29 @@ fn check_warns_about_models_the_catalog_does_not_know() {
     );
     assert!(!text.contains("gpt-4o\" is not in"), "{text}");
 }
+
+#[test]
+fn a_stream_that_reports_no_usage_has_an_unknown_cost_not_zero() {
+    let mock = Mock::start();
+    let models = r#"  gpt:
+    targets:
+      - { provider: oai, model: echo, price: { input: 1.0, output: 2.0 } }"#;
+    let gw = Gateway::start(&two_provider_config(&mock, models));
+    // OpenAI pass-through stream without stream_options.include_usage: no usage chunk.
+    let body = serde_json::to_vec(&json!({
+        "model": "gpt", "stream": true, "messages": [{"role": "user", "content": "a b"}]
+    }))
+    .unwrap();
+    let r = gw.post_raw("/v1/chat/completions", body.clone(), &[]);
+    assert_eq!(r.status, 200);
+    assert_eq!(logged_cost(&gw, &r), "-");
+    // With the usage chunk, the same stream has its cost.
+    let mut with_usage: Value = serde_json::from_slice(&body).unwrap();
+    with_usage["stream_options"] = json!({"include_usage": true});
+    let r = gw.post_raw(
+        "/v1/chat/completions",
+        serde_json::to_vec(&with_usage).unwrap(),
+        &[],
+    );
+    assert!(logged_cost(&gw, &r).parse::<f64>().unwrap() > 0.0);
+}

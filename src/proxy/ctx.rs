@@ -104,8 +104,13 @@ impl RequestCtx {
 
 impl RequestCtx {
     /// The provider's usage for this response, and what it cost at `price`.
+    /// No usage at all (an OpenAI pass-through stream without `include_usage`) is an
+    /// unknown cost, not a free request.
     pub fn record_usage(&mut self, usage: Usage) {
-        self.cost_usd = self.price.map(|p| crate::cost::usd(&usage, &p));
+        self.cost_usd = self
+            .price
+            .filter(|_| usage.total() > 0)
+            .map(|p| crate::cost::usd(&usage, &p));
         self.usage = Some(usage);
     }
 }
