@@ -42,9 +42,12 @@ pub fn example(name: &str) -> PathBuf {
     let path = profile.join("examples").join(name);
     let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
     if !path.exists() && !built.iter().any(|b| b == name) {
+        // Into this test binary's own target dir (scripts/coverage uses another one).
+        let target_dir = profile.parent().expect("target/<profile>");
         let mut cargo = Command::new(env!("CARGO"));
         cargo
-            .args(["build", "--quiet", "--example", name])
+            .args(["build", "--quiet", "--example", name, "--target-dir"])
+            .arg(target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
         if profile.file_name().is_some_and(|p| p == "release") {
             cargo.arg("--release");
