@@ -9,7 +9,6 @@ use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -21,8 +20,7 @@ struct Out {
 
 /// `switchyard models ARGS` with a clean environment whose caches live in `home`.
 fn models(home: &Path, args: &[&str]) -> Out {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .env_clear()
+    let out = common::bare_command(env!("CARGO_BIN_EXE_switchyard"))
         .env("HOME", home)
         .env("XDG_CACHE_HOME", home.join("cache"))
         .arg("models")
@@ -677,8 +675,7 @@ fn catalog_settings_are_checked() {
         o.stderr
     );
     let cfg = config(home.path(), "{ url: 'ftp://x/api.json' }");
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
-        .env_clear()
+    let out = common::bare_command(env!("CARGO_BIN_EXE_switchyard"))
         .args(["check", "-c", cfg.to_str().unwrap()])
         .output()
         .unwrap();

@@ -8,7 +8,6 @@ use common::*;
 use serde_json::{json, Value};
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// A bound against hanging; never a performance threshold.
@@ -79,9 +78,8 @@ fn access_lines(text: &str) -> Vec<Value> {
 }
 
 fn switchyard(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_switchyard"))
+    let out = common::bare_command(env!("CARGO_BIN_EXE_switchyard"))
         .args(args)
-        .env_clear()
         .output()
         .expect("runs");
     (
