@@ -3,10 +3,9 @@
 //! cache-read and cache-write tokens at their own prices, and budgets that concurrent
 //! requests cannot overspend, in process and shared through Redis.
 //!
-//! Peer bugs these would have caught in our code: budgets overspent by concurrent
-//! requests (LiteLLM #12905, #10750: spend is checked before and added after, with
-//! nothing reserved in between) and cached prompt tokens billed at the full input
-//! price (LiteLLM #11364).
+//! The failure modes they guard against: budgets overspent by concurrent requests
+//! (spend checked before a request and added after it, with nothing reserved in
+//! between) and cached prompt tokens billed at the full input price.
 
 mod common;
 use common::*;

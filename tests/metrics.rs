@@ -2,9 +2,9 @@
 //! the spend counter, Prometheus's own linter on the whole exposition, and the bound
 //! on label cardinality when clients send names nobody configured.
 //!
-//! Peer bugs these would have caught in our code: a metric label per client-sent model
-//! name growing the registry without bound (LiteLLM #9360), and an exposition that
-//! Prometheus's parser rejects.
+//! The failure modes they guard against: a metric label per client-sent model name
+//! growing the registry without bound, and an exposition that Prometheus's parser
+//! rejects.
 
 mod common;
 use common::*;
