@@ -283,6 +283,14 @@ pub(crate) fn object(
 
 /// Renders a complete answer as a `response` object.
 pub fn encode(resp: &ChatResponse, meta: &Meta) -> Vec<u8> {
+    let status = Status::of(resp.finish_reason.as_ref());
+    with_wire_items(resp, meta, |wire| {
+        object(meta, &resp.model, status, wire, Some(&resp.usage), None)
+    })
+}
+
+/// The answer's output items with their ids, in wire form, handed to `f`.
+fn with_wire_items<R>(resp: &ChatResponse, meta: &Meta, f: impl FnOnce(&[OutItem<'_>]) -> R) -> R {
     let items = items(resp);
     let ids: Vec<String> = items
         .iter()
@@ -294,25 +302,15 @@ pub fn encode(resp: &ChatResponse, meta: &Meta) -> Vec<u8> {
         .zip(&ids)
         .map(|(it, id)| it.wire(id, true))
         .collect();
-    let status = Status::of(resp.finish_reason.as_ref());
-    object(meta, &resp.model, status, &wire, Some(&resp.usage), None)
+    f(&wire)
 }
 
 /// The answer's output items as a JSON array: what the next turn's input continues
 /// from.
 pub fn output_items(resp: &ChatResponse, meta: &Meta) -> String {
-    let items = items(resp);
-    let ids: Vec<String> = items
-        .iter()
-        .enumerate()
-        .map(|(i, it)| item_id(it, meta, i))
-        .collect();
-    let wire: Vec<OutItem<'_>> = items
-        .iter()
-        .zip(&ids)
-        .map(|(it, id)| it.wire(id, true))
-        .collect();
-    serde_json::to_string(&wire).unwrap_or_else(|_| "[]".into())
+    with_wire_items(resp, meta, |wire| {
+        serde_json::to_string(wire).unwrap_or_else(|_| "[]".into())
+    })
 }
 
 #[cfg(test)]
