@@ -556,6 +556,11 @@ fn previous_response_id_across_two_gateways_sharing_redis() {
     );
     let a = Gateway::start(&config(&mock, &state));
     let b = Gateway::start(&config(&mock, &state));
+    // Both connect to Redis in the background: until then a response is kept in
+    // process only, where the other gateway cannot see it.
+    for gw in [&a, &b] {
+        gw.log_with("thinking memo: Redis at");
+    }
     for model in PROVIDERS {
         let first = post(&a, KEY_A, &json!({"model": model, "input": "Remember 7."}));
         assert_eq!(first.status, 200, "{}", first.text());
