@@ -6,10 +6,24 @@
 
 use crate::routing::Router;
 use crate::{admin, cache, proxy, state, upstream};
+use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::Server;
 use pingora_core::services::background::{background_service, GenBackgroundService};
 use pingora_core::services::listening::Service;
 use std::sync::Arc;
+
+/// Client connections' socket buffers.
+///
+/// Write: large enough for a response header and a typical non-streamed answer, so
+/// both leave in one `send` (Pingora's default, 1,460 bytes, splits them in two: on
+/// loopback and LAN each `send` runs the whole TCP path of both ends). Streams flush
+/// every chunk whatever the size. Read: none; Pingora reads request headers and bodies
+/// into buffers of its own, so the default 64 KiB read buffer per connection only adds
+/// a copy and memory.
+const DOWNSTREAM_BUFFERS: L4BufferSettings = L4BufferSettings {
+    read: Some(0),
+    write: Some(8 * 1024),
+};
 
 /// Adds every service of a gateway routing with `router` (whose config it serves),
 /// listening on `listen`, with the admin endpoints on `admin_listen` if given.
@@ -51,7 +65,7 @@ pub fn add_services(
         ));
     }
     let mut data_plane = pingora_proxy::http_proxy_service(&server.configuration, gateway);
-    data_plane.add_tcp(listen);
+    data_plane.add_listener(ListenerConfig::tcp(listen).l4_buffer(DOWNSTREAM_BUFFERS));
     server.add_service(data_plane);
     if let Some(addr) = admin_listen {
         let mut admin = Service::new(

@@ -37,7 +37,6 @@ pub mod logs;
 pub mod logsink;
 pub mod memo;
 pub mod metrics;
-pub mod net;
 pub mod pipeline;
 pub mod probe;
 pub mod proxy;

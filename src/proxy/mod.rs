@@ -321,11 +321,7 @@ impl Gateway {
             }
             ctx.status = status;
             ctx.ttfb = Some(ctx.started.elapsed());
-            // Header and body leave as one segment (see `crate::net`).
-            let _cork = session
-                .as_downstream()
-                .stream()
-                .map(|s| crate::net::Cork::new(s.id()));
+            // Header and body leave in one `send` (see `app::DOWNSTREAM_BUFFERS`).
             session.write_response_header(Box::new(resp), false).await?;
             write_body(session, Some(body), true).await
         };

@@ -15,7 +15,9 @@ use bytes::Bytes;
 use log::{debug, info, warn};
 use pingora_core::connectors::http::v2::Connector as H2Connector;
 use pingora_core::protocols::http::client::HttpSession;
-use pingora_core::protocols::http::v1::client::HttpSession as Http1Session;
+use pingora_core::protocols::http::v1::client::{
+    http_req_header_to_wire, HttpSession as Http1Session,
+};
 use pingora_core::protocols::ALPN;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
@@ -30,6 +32,7 @@ use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
 
 /// How long an idle pooled upstream connection is kept.
 const POOL_IDLE: Duration = Duration::from_secs(60);
@@ -481,7 +484,7 @@ impl Upstreams {
             // The connectors apply connect timeouts only; I/O timeouts are per session.
             session.set_read_timeout(peer.options.read_timeout);
             session.set_write_timeout(peer.options.write_timeout);
-            match exchange(&mut session, header, body).await {
+            match exchange(&mut session, &peer, header, body).await {
                 Ok(()) => {
                     // From here on, the read timeout is the gap allowed between chunks.
                     session.set_read_timeout(Some(timeouts.idle));
@@ -575,17 +578,12 @@ impl Upstreams {
 
 async fn exchange(
     session: &mut HttpSession,
+    peer: &HttpPeer,
     header: &RequestHeader,
     body: &Bytes,
 ) -> pingora_error::Result<()> {
     match session {
-        HttpSession::H1(h1) => {
-            // Header and body leave as one segment (see `crate::net`).
-            let _cork = crate::net::Cork::new(h1.stream().id());
-            h1.write_request_header(Box::new(header.clone())).await?;
-            h1.write_body(body).await?;
-            h1.finish_body().await?;
-        }
+        HttpSession::H1(_) => write_h1_request(session, peer, header, body).await?,
         HttpSession::H2(h2) => {
             h2.write_request_header(Box::new(header.clone()), body.is_empty())?;
             if !body.is_empty() {
@@ -608,6 +606,63 @@ async fn exchange(
     if let HttpSession::H1(h1) = session {
         h1.respect_keepalive();
     }
+    Ok(())
+}
+
+/// Bodies up to this size are copied behind the header so both leave in one `send`.
+const ONE_WRITE_MAX: usize = 64 * 1024;
+
+/// Writes an HTTP/1 request, header and body, in one `send` where the body is small.
+///
+/// Pingora's client session flushes the header before the body is written, so a
+/// request costs two `send`s, and on loopback and LAN each one runs the whole TCP
+/// transmit path and the peer's receive path (with `TCP_CORK` around them, four
+/// syscalls). Here the request is written on the raw stream and the session is made
+/// afresh for reading the response. What the session would have recorded about the
+/// request only matters for `HEAD`, `Connection: close` and upgrades, none of which
+/// the gateway sends.
+async fn write_h1_request(
+    session: &mut HttpSession,
+    peer: &HttpPeer,
+    header: &RequestHeader,
+    body: &Bytes,
+) -> pingora_error::Result<()> {
+    let HttpSession::H1(h1) = std::mem::replace(session, HttpSession::Custom(())) else {
+        return Error::e_explain(ErrorType::InternalError, "not an HTTP/1 session");
+    };
+    let mut stream = h1.into_inner();
+    let mut wire = http_req_header_to_wire(header).ok_or_else(|| {
+        Error::explain(
+            ErrorType::InvalidHTTPHeader,
+            "request line with forbidden bytes or an unsupported HTTP version",
+        )
+    })?;
+    let write = async {
+        if body.len() <= ONE_WRITE_MAX {
+            wire.extend_from_slice(body);
+            stream.write_all(&wire).await?;
+        } else {
+            stream.write_all(&wire).await?;
+            stream.write_all(body).await?;
+        }
+        stream.flush().await
+    };
+    let written = match peer.options.write_timeout {
+        Some(t) => tokio::time::timeout(t, write)
+            .await
+            .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into())),
+        None => write.await,
+    };
+    written.map_err(|e| match e.kind() {
+        std::io::ErrorKind::TimedOut => {
+            Error::because(ErrorType::WriteTimedout, "while writing the request", e)
+        }
+        _ => Error::because(ErrorType::WriteError, "while writing the request", e),
+    })?;
+    let mut h1 = Http1Session::new_with_options(stream, peer);
+    h1.read_timeout = peer.options.read_timeout;
+    h1.write_timeout = peer.options.write_timeout;
+    *session = HttpSession::H1(h1);
     Ok(())
 }
 
