@@ -7,6 +7,7 @@
 //! [`ChatRequest`]: super::model::ChatRequest
 //! [`ChatResponse`]: super::model::ChatResponse
 
+pub mod preset;
 pub mod request;
 pub mod response;
 pub mod stream;
@@ -55,6 +56,10 @@ impl ProviderFormat for OpenAi {
     }
 
     fn headers(p: &Provider, _: &Outgoing<'_>, h: &mut RequestHeader) -> pingora_error::Result<()> {
+        // Self-hosted presets (vLLM, Ollama) run without a key.
+        if p.api_key.is_empty() {
+            return Ok(());
+        }
         h.insert_header("authorization", p.auth_value.clone())
     }
 
