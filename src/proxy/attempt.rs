@@ -127,6 +127,8 @@ impl Gateway {
                 remember_thinking,
             };
             let mut retry = 0;
+            // Once per candidate: the body may still name it (a tool schema's property).
+            let mut stream_options_retried = false;
             loop {
                 if let Admission::No { until } = cand.stats.admit(Instant::now()) {
                     reopens = Some(reopens.map_or(until, |r| r.min(until)));
@@ -180,7 +182,8 @@ impl Gateway {
                     e.label(),
                     self.scrub.text(&format!("{e:?}"))
                 );
-                if rejected_stream_options(&e, &attempt.body) {
+                if !stream_options_retried && rejected_stream_options(&e, &attempt.body) {
+                    stream_options_retried = true;
                     // Remembered for every later request to this provider; this one is
                     // sent again at once without it (no retry is used up).
                     if provider.learn_rejects_stream_options() {
