@@ -432,12 +432,16 @@ const ENCODE_ANTHROPIC: EncodeOptions<'static> = EncodeOptions {
     model: "claude-x",
     default_max_tokens: 4096,
     sampling_params: true,
+    preset: None,
+    stream_options: true,
 };
 
 const ENCODE_OPENAI: EncodeOptions<'static> = EncodeOptions {
     model: "gpt-x",
     default_max_tokens: 4096,
     sampling_params: true,
+    preset: None,
+    stream_options: true,
 };
 
 /// The timed unit: one full translate of one request body.

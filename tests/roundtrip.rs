@@ -18,6 +18,8 @@ fn opts() -> EncodeOptions<'static> {
         model: "m",
         default_max_tokens: 1024,
         sampling_params: true,
+        preset: None,
+        stream_options: true,
     }
 }
 

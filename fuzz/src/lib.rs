@@ -129,6 +129,8 @@ pub fn check_request(from: switchyard::formats::ApiFormat, data: &[u8]) {
             model: "fuzz-model",
             default_max_tokens: 4096,
             sampling_params,
+            preset: None,
+            stream_options: true,
         };
         let mut dropped = Vec::new();
         if let Ok(out) = encode_request(to, &req, &opts, &mut dropped) {

@@ -24,7 +24,8 @@
 //! everything else), `retry_after=S`, `retry_after_ms=MS`, `fixture=NAME[/NAME]`, `split=K`,
 //! `events=N`, `retry_delay=S` (Gemini: `RetryInfo.retryDelay` of a 429), `delay_ms=D`, `first_byte_delay_ms=D`, `drop_after=N`, `stall_after=N`
 //! (stalls up to 60 s, then aborts), `oversize_after=N` (a 9 MiB event with no end
-//! after N frames), `echo`. Unknown options are rejected with 400.
+//! after N frames), `reject_stream_options` (400 naming `stream_options`, in vLLM's
+//! error shape, when the body has it), `echo`. Unknown options are rejected with 400.
 //!
 //! Every response has `x-mock-request-count`, a global counter of non-`/__mock/` requests.
 //! `/__mock/` responses carry the counter's current value without incrementing it.
@@ -446,6 +447,13 @@ async fn provider_request(
         Err(msg) => return provider_error(provider, 400, &format!("switchyard-mock: {msg}")),
     };
 
+    if opts.reject_stream_options && obj.contains_key("stream_options") {
+        // vLLM's validation error: a top-level `message` (pydantic's error list as text).
+        let body = r#"{"object":"error","message":"[{'type': 'extra_forbidden', 'loc': ('body', 'stream_options'), 'msg': 'Extra inputs are not permitted', 'input': {'include_usage': True}}]","type":"BadRequestError","param":null,"code":400}"#;
+        let mut resp = provider_error(provider, 400, "");
+        *resp.body_mut() = MockBody::full(Bytes::from_static(body.as_bytes()));
+        return with_common_headers(resp, provider, n);
+    }
     if opts.first_byte_delay_ms > 0 {
         tokio::time::sleep(Duration::from_millis(opts.first_byte_delay_ms)).await;
     }

@@ -31,6 +31,9 @@ pub struct Options {
     /// After this many frames, send a 9 MiB `data:` line with no end (a provider
     /// that never finishes an event), then the rest.
     pub oversize_after: Option<usize>,
+    /// Answer 400 naming `stream_options` when the body has it (engines that do not
+    /// know the field).
+    pub reject_stream_options: bool,
 }
 
 const PREFIX: &str = "mock:";
@@ -85,6 +88,7 @@ pub fn parse_model(model: &str) -> Result<Options, String> {
             "drop_after" => opts.drop_after = Some(num(key, value)?),
             "stall_after" => opts.stall_after = Some(num(key, value)?),
             "oversize_after" => opts.oversize_after = Some(num(key, value)?),
+            "reject_stream_options" => opts.reject_stream_options = true,
             other => return Err(format!("unknown mock option '{other}'")),
         }
     }

@@ -15,7 +15,8 @@ pub mod keys;
 pub mod log;
 mod raw;
 
-use crate::formats::{Format, Settings};
+use crate::formats::openai::preset::Preset;
+use crate::formats::{ApiFormat, Format, Settings};
 pub use cache::{AliasCache, CacheConfig, CacheScope};
 pub use catalog::CatalogConfig;
 pub use keys::{Budget, BudgetPeriod, GatewayKey, KeyLimits, OnError, RedisConfig, StateConfig};
@@ -23,6 +24,7 @@ pub use log::LogConfig;
 use raw::{RawConfig, RawKey, RawProvider, RawTimeouts};
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -108,7 +110,13 @@ pub struct Provider {
     pub http2: Option<Http2>,
     /// `catalog_provider:`: the model catalog's provider id for this provider; `None`
     /// = the one named after its type (see `crate::catalog::catalog_provider_of`).
+    /// A preset's is filled in here when the entry names none.
     pub catalog_provider: Option<String>,
+    /// `preset:` (`type: openai` only): the OpenAI-compatible service or engine.
+    pub preset: Option<Preset>,
+    /// Learned at run time: the provider answered a request with `stream_options`
+    /// with an error naming it, so streamed requests are sent without it.
+    pub rejects_stream_options: AtomicBool,
 }
 
 /// HTTP/2 settings of one provider.
@@ -188,6 +196,23 @@ pub struct HealthCheck {
 }
 
 impl Provider {
+    /// Whether a client of `api` is served by forwarding its body (see
+    /// [`Format::passes_through`]); some presets need their requests rewritten.
+    pub fn passes_through(&self, api: ApiFormat) -> bool {
+        self.format.passes_through(api) && self.preset.is_none_or(Preset::passthrough)
+    }
+
+    /// Whether streamed requests may carry `stream_options` (until the provider
+    /// rejected it once).
+    pub fn takes_stream_options(&self) -> bool {
+        !self.rejects_stream_options.load(Ordering::Relaxed)
+    }
+
+    /// Remembers that the provider rejects `stream_options`; `true` the first time.
+    pub fn learn_rejects_stream_options(&self) -> bool {
+        !self.rejects_stream_options.swap(true, Ordering::Relaxed)
+    }
+
     /// Whether `temperature`/`top_p`/`top_k` may be sent (Anthropic API versions differ).
     pub fn accepts_sampling_params(&self) -> bool {
         self.format != Format::Anthropic
@@ -397,6 +422,33 @@ impl Config {
                         http2: false,
                         http2_max_streams: None,
                         catalog_provider: None,
+                        preset: None,
+                    },
+                );
+            }
+        }
+        // OpenAI-compatible services by their SDKs' key variables, under the preset's
+        // name: reached as `mistral/<model>`, `groq/<model>`, ... (their model names
+        // overlap, so none is picked by name alone). Self-hosted engines need a file.
+        for preset in Preset::ALL {
+            if let Some(var) = preset.key_var().filter(|v| env(v).is_some()) {
+                raw.providers.insert(
+                    preset.name().to_string(),
+                    RawProvider {
+                        kind: Format::OpenAi.name().to_string(),
+                        base_url: None,
+                        api_key: Some(format!("${{{var}}}")),
+                        anthropic_version: None,
+                        api_version: None,
+                        auth: None,
+                        max_tokens: None,
+                        addresses: Vec::new(),
+                        health_check: None,
+                        timeouts: RawTimeouts::default(),
+                        http2: false,
+                        http2_max_streams: None,
+                        catalog_provider: None,
+                        preset: Some(preset.name().to_string()),
                     },
                 );
             }
@@ -557,8 +609,29 @@ fn build_provider(
         }
     }
     format.check(&settings, &at, errors);
-    let Some(default_url) = format
-        .default_base_url()
+    let preset = match p.preset.as_deref() {
+        None => None,
+        Some(_) if format != Format::OpenAi => {
+            errors.push(format!(
+                "{at}.preset: presets are for type openai (OpenAI-compatible services); remove it or write type: openai"
+            ));
+            None
+        }
+        Some(name) => Preset::parse(name).or_else(|| {
+            let names = Preset::ALL.iter().map(|p| p.name());
+            let hint = closest(name, names.clone())
+                .map(|s| format!(" (did you mean \"{s}\"?)"))
+                .unwrap_or_default();
+            errors.push(format!(
+                "{at}.preset: unknown preset \"{name}\"{hint}; expected one of {}",
+                names.collect::<Vec<_>>().join(", ")
+            ));
+            None
+        }),
+    };
+    let Some(default_url) = preset
+        .map(Preset::base_url)
+        .or(format.default_base_url())
         .or(p.base_url.as_ref().map(|_| ""))
     else {
         errors.push(format!(
@@ -571,9 +644,20 @@ fn build_provider(
         Some(u) => expand_env(u, &format!("{at}.base_url"), env, errors),
         None => default_url.to_string(),
     };
-    let api_key = match &p.api_key {
-        Some(k) => expand_env(k, &format!("{at}.api_key"), env, errors),
-        None => {
+    let api_key = match (&p.api_key, preset) {
+        (Some(k), _) => expand_env(k, &format!("{at}.api_key"), env, errors),
+        // A preset reads the key from its service's usual variable.
+        (None, Some(pr)) => match pr.key_var() {
+            None => String::new(),
+            Some(var) => env(var).unwrap_or_else(|| {
+                errors.push(format!(
+                    "{at}.api_key: missing; preset {} reads {var}, which is not set (export it, or write api_key:)",
+                    pr.name()
+                ));
+                String::new()
+            }),
+        },
+        (None, None) => {
             errors.push(format!(
                 "{at}.api_key: missing; write api_key: ${{{}_API_KEY}} and export the variable",
                 name.to_uppercase().replace('-', "_")
@@ -698,7 +782,11 @@ fn build_provider(
         health_check,
         timeouts: TimeoutOverrides::from_raw(&p.timeouts),
         http2,
-        catalog_provider: p.catalog_provider,
+        catalog_provider: p
+            .catalog_provider
+            .or_else(|| preset.map(|pr| pr.catalog_provider().to_string())),
+        preset,
+        rejects_stream_options: AtomicBool::new(false),
     })
 }
 

@@ -194,6 +194,9 @@ pub struct RawProvider {
     pub http2_max_streams: Option<usize>,
     /// The model catalog's provider for this one (OpenAI-compatible providers).
     pub catalog_provider: Option<String>,
+    /// `type: openai`: the OpenAI-compatible service or engine (`mistral`, `groq`,
+    /// `vllm`, ...), which supplies defaults and request quirks.
+    pub preset: Option<String>,
 }
 
 #[derive(Debug, Deserialize, Default, Clone)]

@@ -117,6 +117,8 @@ fn encode(f: Format, api: ApiFormat, body: &[u8]) -> Result<(String, Vec<String>
         model: "gemini-2.5-flash",
         default_max_tokens: 4096,
         sampling_params: true,
+        preset: None,
+        stream_options: true,
     };
     let out = f
         .encode_request(&req, &opts, &mut dropped)

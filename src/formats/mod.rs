@@ -303,6 +303,11 @@ pub struct EncodeOptions<'a> {
     /// Anthropic: whether `temperature`/`top_p`/`top_k` are accepted by the
     /// configured `anthropic-version`.
     pub sampling_params: bool,
+    /// OpenAI format: the provider's preset, whose quirks shape the body.
+    pub preset: Option<openai::preset::Preset>,
+    /// OpenAI format: whether a streamed request may carry `stream_options` (the
+    /// provider has not rejected it).
+    pub stream_options: bool,
 }
 
 /// Renders a canonical request for a provider in `format`. Fields the target cannot
@@ -402,6 +407,12 @@ pub fn provider_error_message(format: impl Into<Format>, body: &[u8]) -> Option<
 /// Same-format pass-through: replaces the top-level `model` value and copies every
 /// other member byte for byte (values are not re-serialised).
 pub fn rewrite_model(body: &[u8], model: &str) -> Result<Vec<u8>, TranslateError> {
+    rewrite_body(body, model, &[])
+}
+
+/// [`rewrite_model`] that also leaves out the top-level members named in `drop`
+/// (`stream_options`, for a provider that rejects it).
+pub fn rewrite_body(body: &[u8], model: &str, drop: &[&str]) -> Result<Vec<u8>, TranslateError> {
     let members: Vec<(std::borrow::Cow<'_, str>, &RawValue)> = {
         let map: RawMembers = from_json(body)?;
         map.0
@@ -410,6 +421,9 @@ pub fn rewrite_model(body: &[u8], model: &str) -> Result<Vec<u8>, TranslateError
     out.push(b'{');
     let mut first = true;
     for (key, value) in &members {
+        if drop.contains(&key.as_ref()) {
+            continue;
+        }
         if !first {
             out.push(b',');
         }

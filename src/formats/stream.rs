@@ -268,6 +268,38 @@ mod tests {
             include_bytes!("../../tests/fixtures/openai/stream_refusal.sse"),
         ),
         (
+            Format::OpenAi,
+            include_bytes!("../../tests/fixtures/presets/groq_stream_x_groq.sse"),
+        ),
+        (
+            Format::OpenAi,
+            include_bytes!("../../tests/fixtures/presets/xai_stream_usage.sse"),
+        ),
+        (
+            Format::OpenAi,
+            include_bytes!("../../tests/fixtures/presets/deepseek_stream_reasoning.sse"),
+        ),
+        (
+            Format::OpenAi,
+            include_bytes!("../../tests/fixtures/presets/vllm_stream_reasoning.sse"),
+        ),
+        (
+            Format::OpenAi,
+            include_bytes!("../../tests/fixtures/presets/mistral_stream_tools.sse"),
+        ),
+        (
+            Format::OpenAi,
+            include_bytes!("../../tests/fixtures/presets/ollama_stream_tools.sse"),
+        ),
+        (
+            Format::OpenAi,
+            include_bytes!("../../tests/fixtures/presets/openrouter_stream_text.sse"),
+        ),
+        (
+            Format::OpenAi,
+            include_bytes!("../../tests/fixtures/presets/openrouter_stream_error.sse"),
+        ),
+        (
             Format::Gemini,
             include_bytes!("../../tests/fixtures/gemini/stream_text.sse"),
         ),
@@ -347,7 +379,7 @@ mod tests {
             (1320, 1024, 7)
         );
         // Gemini: cumulative totals, the last chunk's; output counts the thoughts.
-        let (_, u) = translate(Format::Gemini, ApiFormat::Anthropic, &[FIXTURES[8].1]);
+        let (_, u) = translate(Format::Gemini, ApiFormat::Anthropic, &[FIXTURES[16].1]);
         assert_eq!(
             (
                 u.input_tokens,
@@ -357,6 +389,104 @@ mod tests {
             ),
             (1320, 1024, 19, 12)
         );
+    }
+
+    /// The canonical events of an OpenAI-format fixture.
+    fn decoded(bytes: &[u8]) -> Vec<StreamEvent> {
+        let (mut parser, mut events) = (SseParser::new(), Vec::new());
+        parser.feed(bytes, &mut events);
+        parser.finish(&mut events);
+        let mut d = super::super::openai::stream::OpenAiDecoder::default();
+        let mut out = Vec::new();
+        for ev in &events {
+            d.decode(ev, &mut out);
+        }
+        d.finish(&mut out);
+        out
+    }
+
+    fn usage_of(events: &[StreamEvent]) -> Usage {
+        let mut u = Usage::default();
+        for e in events {
+            if let StreamEvent::Usage(x) = e {
+                u.merge(x);
+            }
+        }
+        u
+    }
+
+    #[test]
+    fn preset_fixtures_decode_their_quirks() {
+        // Groq: usage only under `x_groq`.
+        let ev = decoded(FIXTURES[8].1);
+        assert_eq!(
+            (usage_of(&ev).input_tokens, usage_of(&ev).output_tokens),
+            (23, 8)
+        );
+        assert_eq!(ev.last(), Some(&StreamEvent::Done));
+        // xAI: usage before the last chunk.
+        let u = usage_of(&decoded(FIXTURES[9].1));
+        assert_eq!(
+            (u.input_tokens, u.cache_read_tokens, u.output_tokens),
+            (32, 6, 8)
+        );
+        // DeepSeek `reasoning_content`, vLLM `reasoning`: thinking.
+        for (i, text) in [
+            (10, "27 * 453 = 10800 + 1431 = 12231."),
+            (11, "Paris is the capital."),
+        ] {
+            let thinking: String = decoded(FIXTURES[i].1)
+                .iter()
+                .filter_map(|e| match e {
+                    StreamEvent::ThinkingDelta(t) => Some(t.as_str()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(thinking, text);
+        }
+        assert_eq!(usage_of(&decoded(FIXTURES[10].1)).reasoning_tokens, 30);
+        // Ollama: two calls without `index` are two calls.
+        let starts: Vec<(usize, String)> = decoded(FIXTURES[13].1)
+            .into_iter()
+            .filter_map(|e| match e {
+                StreamEvent::ToolCallStart { index, id, .. } => Some((index, id)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            starts,
+            [
+                (0, "call_k3p9x2ab".to_string()),
+                (1, "call_7hq1m0zd".to_string())
+            ]
+        );
+        // OpenRouter: comments are nothing; an `error` event is an error.
+        let ev = decoded(FIXTURES[14].1);
+        assert_eq!(ev.last(), Some(&StreamEvent::Done));
+        let ev = decoded(FIXTURES[15].1);
+        assert!(matches!(
+            ev.last(),
+            Some(StreamEvent::Error { message, .. }) if message == "Provider disconnected unexpectedly"
+        ));
+    }
+
+    #[test]
+    fn engines_that_number_every_call_zero_get_one_index_per_call() {
+        let stream = concat!(
+            "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"a\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]}}]}\n\n",
+            "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"b\",\"function\":{\"name\":\"g\",\"arguments\":\"\"}}]}}]}\n\n",
+            "data: {\"id\":\"c\",\"model\":\"m\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]},\"finish_reason\":\"tool_calls\"}]}\n\n",
+        );
+        let ev = decoded(stream.as_bytes());
+        let idx: Vec<usize> = ev
+            .iter()
+            .filter_map(|e| match e {
+                StreamEvent::ToolCallStart { index, .. }
+                | StreamEvent::ToolCallArgs { index, .. } => Some(*index),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(idx, [0, 0, 1, 1], "{ev:?}");
     }
 
     #[test]

@@ -86,7 +86,7 @@ impl Gateway {
             let provider = &cand.provider;
             // Signed reasoning an OpenAI client could not carry back (see `crate::memo`),
             // for providers that want it with the tool calls it belongs to.
-            if api == ApiFormat::OpenAi && !restored && !provider.format.passes_through(api) {
+            if api == ApiFormat::OpenAi && !restored && !provider.passes_through(api) {
                 let req = match &mut canonical {
                     Some(r) => r,
                     None => canonical.insert(formats::parse_request(api, body)?),
@@ -117,7 +117,7 @@ impl Gateway {
                         format!("building upstream request: {e}"),
                     )
                 })?;
-            let attempt = Attempt {
+            let mut attempt = Attempt {
                 api,
                 cand,
                 header,
@@ -127,6 +127,8 @@ impl Gateway {
                 remember_thinking,
             };
             let mut retry = 0;
+            // Once per candidate: the body may still name it (a tool schema's property).
+            let mut stream_options_retried = false;
             loop {
                 if let Admission::No { until } = cand.stats.admit(Instant::now()) {
                     reopens = Some(reopens.map_or(until, |r| r.min(until)));
@@ -180,6 +182,35 @@ impl Gateway {
                     e.label(),
                     self.scrub.text(&format!("{e:?}"))
                 );
+                if !stream_options_retried && rejected_stream_options(&e, &attempt.body) {
+                    stream_options_retried = true;
+                    // Remembered for every later request to this provider; this one is
+                    // sent again at once without it (no retry is used up).
+                    if provider.learn_rejects_stream_options() {
+                        info!(
+                            "provider={} rejects stream_options; streamed requests go without it from now on",
+                            provider.name
+                        );
+                    }
+                    let (b, _) = self.upstream_body(api, body, cand, &mut canonical)?;
+                    let outgoing = formats::Outgoing {
+                        model: &cand.model,
+                        stream: ctx.stream,
+                        body: &b,
+                        anthropic_beta: anthropic_beta.as_deref(),
+                    };
+                    attempt.header = provider
+                        .format
+                        .request_header(provider, &outgoing)
+                        .map_err(|e| {
+                            GatewayError::new(
+                                ErrorKind::Internal,
+                                format!("building upstream request: {e}"),
+                            )
+                        })?;
+                    attempt.body = Bytes::from(b);
+                    continue;
+                }
                 if !e.try_next() {
                     last = Some((provider.name.clone(), cand.model.clone(), e));
                     break 'candidates;
@@ -242,8 +273,13 @@ impl Gateway {
         canonical: &mut Option<ChatRequest<'b>>,
     ) -> Result<(Vec<u8>, Vec<Cow<'b, str>>), GatewayError> {
         let provider = &cand.provider;
-        if provider.format.passes_through(api) {
-            return Ok((formats::rewrite_model(body, &cand.model)?, Vec::new()));
+        if provider.passes_through(api) {
+            let drop: &[&str] = if provider.takes_stream_options() {
+                &[]
+            } else {
+                &["stream_options"]
+            };
+            return Ok((formats::rewrite_body(body, &cand.model, drop)?, Vec::new()));
         }
         let req = match canonical {
             Some(r) => r,
@@ -257,6 +293,8 @@ impl Gateway {
                 m.min(u64::from(provider.default_max_tokens)) as u32
             }),
             sampling_params: provider.accepts_sampling_params(),
+            preset: provider.preset,
+            stream_options: provider.takes_stream_options(),
         };
         let out = provider.format.encode_request(req, &opts, &mut dropped)?;
         Ok((out, dropped))
@@ -363,7 +401,7 @@ impl Gateway {
         let upstream_id = upstream_request_id(ex.header());
         ex.release(&self.upstreams);
         let unreadable = |e| AttemptError::Protocol(format!("unreadable response body: {e}"));
-        let out = if provider.format.passes_through(a.api) {
+        let out = if provider.passes_through(a.api) {
             // Forwarded as is, so it must be what the client can decode.
             if std::str::from_utf8(&body).is_err() {
                 return Err(AttemptError::Protocol(
@@ -418,7 +456,7 @@ impl Gateway {
     ) -> Result<Delivered, AttemptError> {
         let provider = &a.cand.provider;
         let api = a.api;
-        let same = provider.format.passes_through(api);
+        let same = provider.passes_through(api);
         let mut observer = same.then(|| StreamObserver::new(provider.format, api));
         let mut translator =
             (!same).then(|| StreamTranslator::new(provider.format, api, a.include_usage));
@@ -735,6 +773,19 @@ async fn client_gone(session: &mut Session) {
     if let Ok(Some(_)) = session.read_body_or_idle(true).await {
         // Bytes of a pipelined request, not a close: keep waiting for the close.
         std::future::pending::<()>().await
+    }
+}
+
+/// The provider refused a request for its `stream_options` (which it carried).
+fn rejected_stream_options(e: &AttemptError, sent: &[u8]) -> bool {
+    match e {
+        AttemptError::Status {
+            status, message, ..
+        } => {
+            formats::openai::preset::rejects_stream_options(*status, message.as_deref())
+                && memchr::memmem::find(sent, b"\"stream_options\"").is_some()
+        }
+        _ => false,
     }
 }
 

@@ -677,6 +677,8 @@ mod tests {
             model: "claude-x",
             default_max_tokens: 4096,
             sampling_params: true,
+            preset: None,
+            stream_options: true,
         }
     }
 
@@ -750,6 +752,8 @@ mod tests {
                 model: "gpt",
                 default_max_tokens: 1,
                 sampling_params: true,
+                preset: None,
+                stream_options: true,
             },
             &mut dropped,
         )

@@ -396,6 +396,8 @@ mod tests {
             model,
             default_max_tokens: 4096,
             sampling_params: true,
+            preset: None,
+            stream_options: true,
         }
     }
 

@@ -7,6 +7,7 @@
 //! [`ChatRequest`]: super::model::ChatRequest
 //! [`ChatResponse`]: super::model::ChatResponse
 
+pub mod preset;
 pub mod request;
 pub mod response;
 pub mod stream;
@@ -17,6 +18,7 @@ use super::{ApiFormat, EncodeOptions, TranslateError};
 use crate::config::Provider;
 use pingora_http::RequestHeader;
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// OpenAI Chat Completions providers (`type: openai`): OpenAI itself and every
@@ -55,6 +57,10 @@ impl ProviderFormat for OpenAi {
     }
 
     fn headers(p: &Provider, _: &Outgoing<'_>, h: &mut RequestHeader) -> pingora_error::Result<()> {
+        // Self-hosted presets (vLLM, Ollama) run without a key.
+        if p.api_key.is_empty() {
+            return Ok(());
+        }
         h.insert_header("authorization", p.auth_value.clone())
     }
 
@@ -210,9 +216,17 @@ pub fn encode_error(kind: ErrorKind, message: &str) -> Vec<u8> {
     .unwrap_or_default()
 }
 
+/// An error body of the OpenAI family: OpenAI's `{"error": {"message"}}`, or the
+/// top-level `message` of vLLM and Mistral (`{"object": "error", "message": ...}`,
+/// where Mistral's is an object of validation details), or FastAPI's `detail`.
 #[derive(Deserialize)]
-struct InError {
-    error: InErrorDetail,
+struct InError<'a> {
+    #[serde(default)]
+    error: Option<InErrorDetail>,
+    #[serde(default, borrow)]
+    message: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    detail: Option<&'a RawValue>,
 }
 
 #[derive(Deserialize)]
@@ -221,11 +235,17 @@ struct InErrorDetail {
     message: Option<String>,
 }
 
-/// The `error.message` of an OpenAI error body.
+/// The message of an OpenAI-family error body (see [`InError`]); a structured one as
+/// its JSON text.
 pub fn error_message(body: &[u8]) -> Option<String> {
-    serde_json::from_slice::<InError>(body)
+    let e = serde_json::from_slice::<InError>(body).ok()?;
+    if let Some(m) = e.error.and_then(|d| d.message) {
+        return Some(m);
+    }
+    let raw = e.message.or(e.detail)?;
+    serde_json::from_str::<String>(raw.get())
         .ok()
-        .and_then(|e| e.error.message)
+        .or_else(|| Some(raw.get().to_string()))
 }
 
 #[cfg(test)]
@@ -240,5 +260,23 @@ mod tests {
         assert_eq!(v["error"]["type"], "invalid_request_error");
         assert_eq!(v["error"]["code"], "model_not_found");
         assert_eq!(error_message(&body).as_deref(), Some("model 'x' not found"));
+    }
+
+    #[test]
+    fn compatible_servers_error_shapes() {
+        // vLLM: a top-level string.
+        let vllm = br#"{"object":"error","message":"[{'type': 'extra_forbidden', 'loc': ('body', 'stream_options'), 'msg': 'Extra inputs are not permitted'}]","type":"BadRequestError","param":null,"code":400}"#;
+        let m = error_message(vllm).unwrap();
+        assert!(m.starts_with("[{'type': 'extra_forbidden'"), "{m}");
+        assert!(preset::rejects_stream_options(400, Some(&m)));
+        // Mistral: a top-level object of validation details.
+        let mistral = br#"{"object":"error","message":{"detail":[{"type":"extra_forbidden","loc":["body","stream_options"],"msg":"Extra inputs are not permitted"}]},"type":"invalid_request_error","param":null,"code":null}"#;
+        let m = error_message(mistral).unwrap();
+        assert!(preset::rejects_stream_options(422, Some(&m)), "{m}");
+        // FastAPI's default.
+        let fastapi =
+            br#"{"detail":[{"loc":["body","stream_options"],"msg":"extra fields not permitted"}]}"#;
+        assert!(error_message(fastapi).unwrap().contains("stream_options"));
+        assert_eq!(error_message(b"not json"), None);
     }
 }

@@ -1,5 +1,6 @@
 //! OpenAI Chat Completions request <-> canonical request.
 
+use super::preset::mistral_tool_id;
 use crate::formats::model::{
     ChatRequest, ContentPart, Effort, ImageSource, Message, RawRef, Reasoning, Role, SystemPart,
     Tool, ToolChoice,
@@ -453,6 +454,9 @@ struct OutRequest<'a> {
     parallel_tool_calls: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     max_completion_tokens: Option<u32>,
+    /// The older spelling, which the OpenAI-compatible services take (presets).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    max_tokens: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     temperature: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -497,10 +501,13 @@ struct OutMessage<'a> {
     role: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     content: Option<OutContent<'a>>,
+    /// DeepSeek: the reasoning of an assistant turn that called tools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning_content: Option<Cow<'a, str>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     tool_calls: Vec<OutToolCall<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    tool_call_id: Option<&'a str>,
+    tool_call_id: Option<Cow<'a, str>>,
 }
 
 #[derive(Serialize)]
@@ -524,7 +531,7 @@ struct OutImageUrl<'a> {
 
 #[derive(Serialize)]
 struct OutToolCall<'a> {
-    id: &'a str,
+    id: Cow<'a, str>,
     #[serde(rename = "type")]
     kind: &'static str,
     function: OutFunctionCall<'a>,
@@ -572,8 +579,8 @@ fn user_content<'a>(parts: &[&'a ContentPart<'_>]) -> Option<OutContent<'a>> {
 }
 
 /// Renders a canonical request as an OpenAI Chat Completions body.
-pub fn encode(
-    req: &ChatRequest<'_>,
+pub fn encode<'a>(
+    req: &'a ChatRequest<'_>,
     opts: &EncodeOptions,
     dropped: &mut Vec<Cow<'_, str>>,
 ) -> Result<Vec<u8>, TranslateError> {
@@ -592,25 +599,35 @@ pub fn encode(
         messages.push(OutMessage {
             role: "system",
             content: Some(OutContent::Text(text)),
+            reasoning_content: None,
             tool_calls: Vec::new(),
             tool_call_id: None,
         });
     }
+    let preset = opts.preset;
+    let tool_id = |id: &'a str| -> Cow<'a, str> {
+        match preset {
+            Some(p) if p.short_tool_ids() => mistral_tool_id(id),
+            _ => Cow::Borrowed(id),
+        }
+    };
     for m in &req.messages {
         match m.role {
-            Role::User => encode_user(m, &mut messages),
+            Role::User => encode_user(m, &tool_id, &mut messages),
             Role::Assistant => {
                 let mut text = Cow::Borrowed("");
+                let mut reasoning = Cow::Borrowed("");
                 let mut tool_calls = Vec::new();
                 for p in &m.content {
                     match p {
                         ContentPart::Text { text: t, .. } => append(&mut text, t),
+                        ContentPart::Thinking { text: t, .. } => append(&mut reasoning, t),
                         ContentPart::ToolCall {
                             id,
                             name,
                             arguments,
                         } => tool_calls.push(OutToolCall {
-                            id,
+                            id: tool_id(id),
                             kind: "function",
                             function: OutFunctionCall {
                                 name,
@@ -621,14 +638,19 @@ pub fn encode(
                                 },
                             },
                         }),
-                        // OpenAI takes no reasoning input; the model re-reasons.
                         _ => {}
                     }
                 }
+                // OpenAI takes no reasoning input (the model re-reasons); DeepSeek
+                // wants it back on the turns that called tools.
+                let replay = preset.is_some_and(|p| p.replays_reasoning())
+                    && !tool_calls.is_empty()
+                    && !reasoning.is_empty();
                 messages.push(OutMessage {
                     role: "assistant",
                     content: (!text.is_empty() || tool_calls.is_empty())
                         .then_some(OutContent::Text(text)),
+                    reasoning_content: replay.then_some(reasoning),
                     tool_calls,
                     tool_call_id: None,
                 });
@@ -638,11 +660,15 @@ pub fn encode(
     if req.top_k.is_some() {
         dropped.push("top_k".into());
     }
-    let reasoning_effort = match &req.reasoning {
+    let mut reasoning_effort = match &req.reasoning {
         None | Some(Reasoning::Disabled) => None,
         Some(Reasoning::Effort(e)) => Some(e.as_str()),
         Some(Reasoning::BudgetTokens(b)) => Some(Effort::from_budget(*b).as_str()),
     };
+    if reasoning_effort.is_some() && preset.is_some_and(|p| !p.takes_reasoning_effort()) {
+        reasoning_effort = None;
+        dropped.push("reasoning_effort".into());
+    }
     let out = OutRequest {
         model: opts.model,
         messages,
@@ -662,7 +688,9 @@ pub fn encode(
         tool_choice: req.tool_choice.as_ref().map(|c| match c {
             ToolChoice::None => OutToolChoice::Mode("none"),
             ToolChoice::Auto => OutToolChoice::Mode("auto"),
-            ToolChoice::Required => OutToolChoice::Mode("required"),
+            ToolChoice::Required => {
+                OutToolChoice::Mode(preset.map_or("required", |p| p.tool_choice_required()))
+            }
             ToolChoice::Named(n) => OutToolChoice::Named {
                 function: OutNamed { name: n },
                 kind: "function",
@@ -673,14 +701,16 @@ pub fn encode(
         } else {
             req.parallel_tool_calls
         },
-        max_completion_tokens: req.max_tokens,
+        max_completion_tokens: req.max_tokens.filter(|_| preset.is_none()),
+        max_tokens: req.max_tokens.filter(|_| preset.is_some()),
         temperature: req.temperature,
         top_p: req.top_p,
         stop: &req.stop,
         stream: req.stream,
         // Always ask for usage on streams: the gateway accounts for it even when the
         // client did not ask (the encoder only shows it to clients that did).
-        stream_options: req.stream.then_some(OutStreamOptions {
+        // Not to a provider that rejected it (it then sends usage unasked, or none).
+        stream_options: (req.stream && opts.stream_options).then_some(OutStreamOptions {
             include_usage: true,
         }),
         user: req.user.as_deref(),
@@ -704,7 +734,11 @@ fn append<'a>(text: &mut Cow<'a, str>, t: &'a str) {
 
 /// A canonical user turn becomes `tool` messages (one per result, first) and then a
 /// `user` message with the remaining text and images.
-fn encode_user<'a>(m: &'a Message<'_>, messages: &mut Vec<OutMessage<'a>>) {
+fn encode_user<'a>(
+    m: &'a Message<'_>,
+    tool_id: &impl Fn(&'a str) -> Cow<'a, str>,
+    messages: &mut Vec<OutMessage<'a>>,
+) {
     let mut rest: Vec<&'a ContentPart> = Vec::new();
     let mut result_images: Vec<&'a ContentPart> = Vec::new();
     for p in &m.content {
@@ -725,8 +759,9 @@ fn encode_user<'a>(m: &'a Message<'_>, messages: &mut Vec<OutMessage<'a>>) {
                 messages.push(OutMessage {
                     role: "tool",
                     content: Some(OutContent::Text(text)),
+                    reasoning_content: None,
                     tool_calls: Vec::new(),
-                    tool_call_id: Some(tool_call_id),
+                    tool_call_id: Some(tool_id(tool_call_id)),
                 });
             }
             other => rest.push(other),
@@ -738,6 +773,7 @@ fn encode_user<'a>(m: &'a Message<'_>, messages: &mut Vec<OutMessage<'a>>) {
         messages.push(OutMessage {
             role: "user",
             content: Some(content),
+            reasoning_content: None,
             tool_calls: Vec::new(),
             tool_call_id: None,
         });
@@ -754,6 +790,8 @@ mod tests {
             model: "gpt-x",
             default_max_tokens: 4096,
             sampling_params: true,
+            preset: None,
+            stream_options: true,
         }
     }
 

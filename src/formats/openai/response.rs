@@ -32,6 +32,9 @@ struct InMessage {
     refusal: Option<String>,
     #[serde(default)]
     reasoning_content: Option<String>,
+    /// OpenRouter, newer vLLM, Ollama spell it `reasoning`.
+    #[serde(default)]
+    reasoning: Option<serde_json::Value>,
     #[serde(default)]
     tool_calls: Option<Vec<InToolCall>>,
 }
@@ -58,7 +61,14 @@ pub fn parse(body: &[u8]) -> Result<ChatResponse, TranslateError> {
         .next()
         .ok_or_else(|| TranslateError::new("choices", "provider returned no choices"))?;
     let mut content = Vec::new();
-    if let Some(t) = choice.message.reasoning_content.filter(|t| !t.is_empty()) {
+    let reasoning = choice
+        .message
+        .reasoning_content
+        .or(match choice.message.reasoning {
+            Some(serde_json::Value::String(t)) => Some(t),
+            _ => None,
+        });
+    if let Some(t) = reasoning.filter(|t| !t.is_empty()) {
         content.push(ContentPart::Thinking {
             text: t.into(),
             signature: None,

@@ -21,8 +21,17 @@ struct InChunk<'a> {
     choices: Vec<InChoice>,
     #[serde(default)]
     usage: Option<OpenAiUsage>,
+    /// Groq puts the usage here, in the chunk with the finish reason.
+    #[serde(default)]
+    x_groq: Option<XGroq>,
     #[serde(default)]
     error: Option<InError>,
+}
+
+#[derive(Deserialize)]
+struct XGroq {
+    #[serde(default)]
+    usage: Option<OpenAiUsage>,
 }
 
 #[derive(Deserialize)]
@@ -45,16 +54,29 @@ struct InDelta {
     content: Option<String>,
     #[serde(default)]
     refusal: Option<String>,
+    /// DeepSeek, vLLM before 0.10, most engines.
     #[serde(default)]
     reasoning_content: Option<String>,
+    /// OpenRouter, newer vLLM, Ollama. Only a string is reasoning text.
+    #[serde(default)]
+    reasoning: Option<MaybeText>,
     #[serde(default)]
     tool_calls: Option<Vec<InToolCallDelta>>,
 }
 
+/// A string, or anything else (ignored) where a provider might put an object.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum MaybeText {
+    Text(String),
+    Other(serde::de::IgnoredAny),
+}
+
 #[derive(Deserialize)]
 struct InToolCallDelta {
+    /// Ollama before 0.4.7 sends none; some engines send 0 for every call.
     #[serde(default)]
-    index: usize,
+    index: Option<usize>,
     #[serde(default)]
     id: Option<String>,
     #[serde(default)]
@@ -69,6 +91,15 @@ struct InFunctionDelta {
     arguments: Option<String>,
 }
 
+/// One streamed tool call: the provider's index and id for it, and the canonical
+/// index it was given.
+#[derive(Debug)]
+struct ToolSlot {
+    upstream: Option<usize>,
+    id: String,
+    index: usize,
+}
+
 /// Per-stream state for decoding an OpenAI provider stream.
 #[derive(Debug, Default)]
 pub struct OpenAiDecoder {
@@ -77,8 +108,8 @@ pub struct OpenAiDecoder {
     done: bool,
     /// The model refused: a plain `stop` then means a refusal (Anthropic `refusal`).
     refused: bool,
-    /// Tool-call indexes that have had their start event.
-    tools_started: Vec<usize>,
+    /// Tool calls that have had their start event.
+    tools: Vec<ToolSlot>,
     /// An event was not JSON of the expected shape (the provider broke the
     /// protocol, as opposed to reporting an error).
     pub unreadable: bool,
@@ -129,7 +160,11 @@ impl OpenAiDecoder {
         }
         for choice in chunk.choices {
             let delta = choice.delta.unwrap_or_default();
-            if let Some(r) = delta.reasoning_content.filter(|s| !s.is_empty()) {
+            let reasoning = delta.reasoning_content.or(match delta.reasoning {
+                Some(MaybeText::Text(t)) => Some(t),
+                _ => None,
+            });
+            if let Some(r) = reasoning.filter(|s| !s.is_empty()) {
                 out.push(StreamEvent::ThinkingDelta(r));
             }
             if let Some(t) = delta.content.filter(|s| !s.is_empty()) {
@@ -144,19 +179,26 @@ impl OpenAiDecoder {
                     Some(f) => (f.name, f.arguments),
                     None => (None, None),
                 };
-                if !self.tools_started.contains(&call.index) {
-                    self.tools_started.push(call.index);
-                    out.push(StreamEvent::ToolCallStart {
-                        index: call.index,
-                        id: call.id.unwrap_or_default(),
-                        name: name.unwrap_or_default(),
-                    });
-                }
+                let id = call.id.filter(|i| !i.is_empty());
+                let index = match self.slot(call.index, id.as_deref()) {
+                    Some(i) => i,
+                    None => {
+                        let index = self.new_index(call.index);
+                        self.tools.push(ToolSlot {
+                            upstream: call.index,
+                            id: id.clone().unwrap_or_default(),
+                            index,
+                        });
+                        out.push(StreamEvent::ToolCallStart {
+                            index,
+                            id: id.unwrap_or_default(),
+                            name: name.unwrap_or_default(),
+                        });
+                        index
+                    }
+                };
                 if let Some(a) = args.filter(|a| !a.is_empty()) {
-                    out.push(StreamEvent::ToolCallArgs {
-                        index: call.index,
-                        delta: a,
-                    });
+                    out.push(StreamEvent::ToolCallArgs { index, delta: a });
                 }
             }
             if let Some(r) = choice.finish_reason {
@@ -168,8 +210,39 @@ impl OpenAiDecoder {
                 out.push(StreamEvent::Finish(reason));
             }
         }
-        if let Some(u) = chunk.usage {
+        // xAI sends it in the chunk before the last, Groq under `x_groq`: wherever it
+        // is, it is the usage.
+        if let Some(u) = chunk.usage.or(chunk.x_groq.and_then(|x| x.usage)) {
             out.push(StreamEvent::Usage(u.into_usage()));
+        }
+    }
+
+    /// The canonical index of a tool call already started that this delta continues,
+    /// if any. With an index: the call the provider gave it, unless the delta brings a
+    /// different id (an engine that numbers every call 0). Without one (Ollama): the
+    /// call with this id, or, with no id, the last call.
+    fn slot(&self, upstream: Option<usize>, id: Option<&str>) -> Option<usize> {
+        match upstream {
+            Some(i) => self
+                .tools
+                .iter()
+                .rev()
+                .find(|t| t.upstream == Some(i))
+                .filter(|t| id.is_none_or(|id| t.id.is_empty() || t.id == id))
+                .map(|t| t.index),
+            None => match id {
+                Some(id) => self.tools.iter().find(|t| t.id == id).map(|t| t.index),
+                None => self.tools.last().map(|t| t.index),
+            },
+        }
+    }
+
+    /// The canonical index of a new tool call: the provider's when it is free, else
+    /// the next one.
+    fn new_index(&self, upstream: Option<usize>) -> usize {
+        match upstream {
+            Some(i) if !self.tools.iter().any(|t| t.index == i) => i,
+            _ => self.tools.iter().map(|t| t.index + 1).max().unwrap_or(0),
         }
     }
 
