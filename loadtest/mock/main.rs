@@ -21,7 +21,7 @@
 //!
 //! The request's `model` selects the behaviour: `mock:k=v,k2=v2,...` (see `options.rs`),
 //! anything else means echo. Options: `status=NNN` (400..=599; takes precedence over
-//! everything else), `retry_after=S`, `retry_after_ms=MS`, `fixture=NAME[/NAME]`, `split=K`,
+//! everything else; with `fixture=` that file is the error body), `retry_after=S`, `retry_after_ms=MS`, `fixture=NAME[/NAME]`, `split=K`,
 //! `events=N`, `retry_delay=S` (Gemini: `RetryInfo.retryDelay` of a 429), `delay_ms=D`, `first_byte_delay_ms=D`, `drop_after=N`, `stall_after=N`
 //! (stalls up to 60 s, then aborts), `oversize_after=N` (a 9 MiB event with no end
 //! after N frames), `echo`. Unknown options are rejected with 400.
@@ -459,6 +459,19 @@ async fn provider_request(
         let mut resp = provider_error(provider, status, &msg);
         if provider == Provider::Gemini {
             *resp.body_mut() = MockBody::full(gemini::error_body(status, &msg, opts.retry_delay));
+        }
+        // A recorded error body (`status=400,fixture=azure/error_content_filter.json`).
+        if let Some(name) = &opts.fixture {
+            match load_fixture(state, name).await {
+                Ok(data) => *resp.body_mut() = MockBody::full(data),
+                Err(msg) => {
+                    return with_common_headers(
+                        provider_error(provider, 400, &format!("switchyard-mock: {msg}")),
+                        provider,
+                        n,
+                    )
+                }
+            }
         }
         resp
     } else {

@@ -66,6 +66,9 @@ pub struct ProviderError {
     pub message: Option<String>,
     /// How long the provider asks to wait (from the body; headers are read by the proxy).
     pub retry_after: Option<Duration>,
+    /// The provider's content filter refused the request (not the request's shape):
+    /// answered as a content-filter error, never failed over.
+    pub content_filter: bool,
 }
 
 /// One outgoing request, as the head is built.

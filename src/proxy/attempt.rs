@@ -342,6 +342,11 @@ impl Gateway {
         let err_body = ex.read_all(MAX_ERROR_BODY).await.unwrap_or_default();
         ex.release(&self.upstreams);
         let said = provider.format.parse_error(&err_body);
+        if said.content_filter && status == 400 {
+            return AttemptError::ContentFilter {
+                message: said.message.map(|m| self.scrub.text(&m)),
+            };
+        }
         AttemptError::Status {
             status,
             message: said.message.map(|m| self.scrub.text(&m)),
@@ -748,7 +753,8 @@ fn breaker_outcome(e: &AttemptError) -> Outcome {
         AttemptError::Status {
             status: 400 | 413 | 422,
             ..
-        } => Outcome::Neutral,
+        }
+        | AttemptError::ContentFilter { .. } => Outcome::Neutral,
         _ => Outcome::Failure,
     }
 }

@@ -80,7 +80,7 @@ impl ProviderFormat for OpenAi {
     fn parse_error(body: &[u8]) -> ProviderError {
         ProviderError {
             message: error_message(body),
-            retry_after: None,
+            ..Default::default()
         }
     }
 }
@@ -187,6 +187,7 @@ pub fn error_type(kind: ErrorKind) -> (&'static str, Option<&'static str>) {
         ErrorKind::ResponseNotFound => ("invalid_request_error", Some("response_not_found")),
         ErrorKind::MethodNotAllowed => ("invalid_request_error", Some("method_not_allowed")),
         ErrorKind::RequestTooLarge => ("invalid_request_error", Some("request_too_large")),
+        ErrorKind::ContentFilter => ("invalid_request_error", Some("content_filter")),
         ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
         ErrorKind::OverBudget => ("insufficient_quota", Some("insufficient_quota")),
         ErrorKind::Overloaded => ("server_error", Some("overloaded")),
