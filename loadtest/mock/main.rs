@@ -6,7 +6,8 @@
 //! [--record] [--threads N]`. Prints exactly one stdout line, `listening on ADDR`.
 //!
 //! Routes:
-//! - `POST …/chat/completions`: OpenAI. `POST …/v1/messages`: Anthropic (path suffix match).
+//! - `POST …/chat/completions`: OpenAI. `POST …/v1/messages`: Anthropic. `POST
+//!   …/responses`: OpenAI's Responses API (see `responses.rs`) (path suffix match).
 //!   `POST …/models/{model}:generateContent` and `…:streamGenerateContent`: Gemini (the
 //!   model, percent-decoded, comes from the path; see `gemini.rs`).
 //! - `GET /__mock/requests` (recorded requests, oldest first, needs `--record`),
@@ -35,6 +36,7 @@ mod common;
 mod gemini;
 mod openai;
 mod options;
+mod responses;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
@@ -97,6 +99,8 @@ enum Provider {
     OpenAi,
     Anthropic,
     Gemini,
+    /// OpenAI's Responses API (`…/responses`).
+    Responses,
 }
 
 struct Recorded {
@@ -204,6 +208,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<MockBody>
         Some(Provider::OpenAi)
     } else if path.ends_with("/v1/messages") {
         Some(Provider::Anthropic)
+    } else if path.ends_with("/responses") {
+        Some(Provider::Responses)
     } else {
         None
     };
@@ -324,7 +330,7 @@ fn record(state: &State, parts: &http::request::Parts, body: Bytes) {
 
 fn provider_error(provider: Provider, status: u16, message: &str) -> Response<MockBody> {
     let body = match provider {
-        Provider::OpenAi => openai::error_body(status, message),
+        Provider::OpenAi | Provider::Responses => openai::error_body(status, message),
         Provider::Anthropic => anthropic::error_body(status, message),
         Provider::Gemini => gemini::error_body(status, message, None),
     };
@@ -362,7 +368,7 @@ fn check_auth(
     let bearer = bearer(headers);
     match provider {
         // Azure OpenAI sends its key as `api-key`.
-        Provider::OpenAi => match bearer.or_else(|| headers.get("api-key")?.to_str().ok()) {
+        Provider::OpenAi | Provider::Responses => match bearer.or_else(|| headers.get("api-key")?.to_str().ok()) {
             Some(k) if k == key => Ok(()),
             Some(_) => Err("Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.".into()),
             None => Err("You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).".into()),
@@ -421,7 +427,7 @@ async fn provider_request(
         }
         Err(e) => {
             let msg = match provider {
-                Provider::OpenAi => format!("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.) ({e})"),
+                Provider::OpenAi | Provider::Responses => format!("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.) ({e})"),
                 Provider::Anthropic => format!("There was an issue with your JSON body: {e}"),
                 Provider::Gemini => format!("Invalid JSON payload received. {e}"),
             };
@@ -431,6 +437,7 @@ async fn provider_request(
     let obj = json.as_object().expect("checked object");
     let valid = match provider {
         Provider::OpenAi => openai::validate(obj),
+        Provider::Responses => responses::validate(obj),
         Provider::Anthropic => anthropic::validate(obj),
         Provider::Gemini => gemini::validate(obj, gemini.as_ref().map_or("", |g| g.0.as_str())),
     };
@@ -452,7 +459,7 @@ async fn provider_request(
 
     let mut resp = if let Some(status) = opts.status {
         let msg = match provider {
-            Provider::OpenAi => openai::status_message(status, model),
+            Provider::OpenAi | Provider::Responses => openai::status_message(status, model),
             Provider::Anthropic => anthropic::status_message(status, model),
             Provider::Gemini => gemini::status_message(status, model),
         };
@@ -534,7 +541,7 @@ fn with_common_headers(
     n: u64,
 ) -> Response<MockBody> {
     let (name, value) = match provider {
-        Provider::OpenAi => ("x-request-id", format!("req_mock{n}")),
+        Provider::OpenAi | Provider::Responses => ("x-request-id", format!("req_mock{n}")),
         Provider::Anthropic => ("request-id", format!("req_mock{n}")),
         Provider::Gemini => ("x-request-id", format!("req_mock{n}")),
     };
@@ -559,6 +566,7 @@ fn echo_reply(
         .unwrap_or_default();
     let text = match provider {
         Provider::Gemini => format!("echo: {}", gemini::last_user_text(obj)),
+        Provider::Responses => format!("echo: {}", responses::last_user_text(obj)),
         _ => format!("echo: {}", common::last_user_text(messages)),
     };
     let ctx = EchoCtx {
@@ -579,6 +587,7 @@ fn echo_reply(
     };
     match provider {
         Provider::OpenAi => openai::echo(&ctx),
+        Provider::Responses => responses::echo(&ctx),
         Provider::Anthropic => anthropic::echo(&ctx),
         Provider::Gemini => gemini::echo(&ctx, obj),
     }

@@ -170,6 +170,8 @@ pub struct Settings<'a> {
     pub api_version: Option<&'a str>,
     /// `auth:` (Azure: `api-key`, the default, or `bearer`).
     pub auth: Option<&'a str>,
+    /// `responses: true` (OpenAI: Responses API requests forwarded as they are).
+    pub responses: bool,
 }
 
 impl Settings<'_> {
@@ -179,6 +181,7 @@ impl Settings<'_> {
             ("anthropic_version", self.anthropic_version.is_some()),
             ("api_version", self.api_version.is_some()),
             ("auth", self.auth.is_some()),
+            ("responses", self.responses),
         ]
         .into_iter()
         .filter_map(|(n, set)| set.then_some(n))

@@ -43,7 +43,7 @@ impl ProviderFormat for OpenAi {
     const PASSTHROUGH: Option<ApiFormat> = Some(ApiFormat::OpenAi);
     const DEFAULT_BASE_URL: Option<&'static str> = Some("https://api.openai.com/v1");
     const CATALOG_PROVIDER: &'static str = "openai";
-    const SETTINGS: &'static [&'static str] = &[];
+    const SETTINGS: &'static [&'static str] = &["responses"];
     type Decoder = stream::OpenAiDecoder;
 
     fn base_path(prefix: &str, _: &Settings<'_>) -> String {
