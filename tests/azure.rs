@@ -118,3 +118,54 @@ fn config_needs_a_base_url_and_an_api_version() {
     let e = err("providers:\n  o: { type: azur, api_key: k }\n");
     assert!(e.contains("(did you mean \"azure\"?)"), "{e}");
 }
+
+#[test]
+fn content_filter_400_is_a_content_filter_answer_in_each_client_shape() {
+    // A fallback alias that works: it may not be tried.
+    let (mock, gw) = setup(
+        "  filtered: { targets: [ { provider: az, model: \"mock:status=400,fixture=azure/error_content_filter.json\" } ], fallbacks: [gpt] }",
+    );
+    for stream in [false, true] {
+        mock.clear();
+        let r = gw.post("/v1/chat/completions", &ask("filtered", stream));
+        assert_eq!(r.status, 400, "{}", r.text());
+        let e = &r.json()["error"];
+        assert_eq!(e["code"], "content_filter", "{e}");
+        assert_eq!(e["type"], "invalid_request_error");
+        let msg = e["message"].as_str().unwrap();
+        assert!(msg.contains("content filter"), "{msg}");
+        assert!(msg.contains("content management policy"), "{msg}");
+        assert_eq!(mock.requests().len(), 1, "not failed over");
+
+        let r = gw.post("/v1/messages", &ask("filtered", stream));
+        assert_eq!(r.status, 400, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "invalid_request_error");
+        assert!(v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("content management policy"));
+
+        let r = gw.post(
+            "/v1/responses",
+            &json!({"model": "filtered", "stream": stream, "input": "x"}),
+        );
+        assert_eq!(r.status, 400, "{}", r.text());
+        assert_eq!(r.json()["error"]["code"], "content_filter");
+        assert_eq!(
+            mock.requests().len(),
+            3,
+            "one request per client, no fallback"
+        );
+    }
+    // Not a provider failure: the breaker and the attempt metrics say so.
+    let m = gw.metrics();
+    assert!(
+        m.lines()
+            .any(|l| l.contains("content_filter") && l.contains("provider=\"az\"")),
+        "{m}"
+    );
+    let r = gw.post("/v1/chat/completions", &ask("gpt", false));
+    assert_eq!(r.status, 200, "the deployment stays usable: {}", r.text());
+}

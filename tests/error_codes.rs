@@ -37,6 +37,7 @@ fn every_kind_is_listed_once() {
             | ErrorKind::ResponseNotFound
             | ErrorKind::MethodNotAllowed
             | ErrorKind::RequestTooLarge
+            | ErrorKind::ContentFilter
             | ErrorKind::RateLimited
             | ErrorKind::OverBudget
             | ErrorKind::Internal
@@ -45,5 +46,5 @@ fn every_kind_is_listed_once() {
             | ErrorKind::Timeout => {}
         }
     }
-    assert_eq!(seen.len(), 14);
+    assert_eq!(seen.len(), 15);
 }

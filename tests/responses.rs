@@ -529,20 +529,31 @@ fn fallback_from_a_failing_provider() {
 }
 
 #[test]
-fn text_format_is_reported_dropped() {
+fn text_format_reaches_anthropic_structured_outputs_and_json_mode_is_dropped() {
     let (mock, gw) = setup();
+    let schema = json!({"type": "object", "properties": {"n": {"type": "integer"}}});
     let r = post(
         &gw,
         KEY_A,
         &json!({"model": "anth/claude-x", "input": "x",
-                "text": {"format": {"type": "json_schema", "name": "n", "schema": {"type": "object"}}}}),
+                "text": {"format": {"type": "json_schema", "name": "n", "schema": schema}}}),
     );
-    assert_eq!(r.status, 200);
-    assert!(r
-        .header("x-switchyard-dropped")
-        .unwrap()
-        .contains("text.format"));
-    assert!(mock.last_body().get("text").is_none());
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.header("x-switchyard-dropped").is_none());
+    let sent = mock.last_body();
+    assert_eq!(
+        sent["output_config"],
+        json!({"format": {"type": "json_schema", "schema": schema}})
+    );
+    // Anthropic has no schema-less JSON mode.
+    let r = post(
+        &gw,
+        KEY_A,
+        &json!({"model": "anth/claude-x", "input": "x", "text": {"format": {"type": "json_object"}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-switchyard-dropped"), Some("text.format"));
+    assert!(mock.last_body().get("output_config").is_none());
 }
 
 #[test]

@@ -21,6 +21,7 @@ const ALLOWED_KEYS: &[&str] = &[
     "tools",
     "tool_choice",
     "thinking",
+    "output_config",
     "service_tier",
     "container",
     "mcp_servers",

@@ -6,7 +6,8 @@
 //! [--record] [--threads N]`. Prints exactly one stdout line, `listening on ADDR`.
 //!
 //! Routes:
-//! - `POST …/chat/completions`: OpenAI. `POST …/v1/messages`: Anthropic (path suffix match).
+//! - `POST …/chat/completions`: OpenAI. `POST …/v1/messages`: Anthropic. `POST
+//!   …/responses`: OpenAI's Responses API (see `responses.rs`) (path suffix match).
 //!   `POST …/models/{model}:generateContent` and `…:streamGenerateContent`: Gemini (the
 //!   model, percent-decoded, comes from the path; see `gemini.rs`).
 //! - `GET /__mock/requests` (recorded requests, oldest first, needs `--record`),
@@ -21,7 +22,7 @@
 //!
 //! The request's `model` selects the behaviour: `mock:k=v,k2=v2,...` (see `options.rs`),
 //! anything else means echo. Options: `status=NNN` (400..=599; takes precedence over
-//! everything else), `retry_after=S`, `retry_after_ms=MS`, `fixture=NAME[/NAME]`, `split=K`,
+//! everything else; with `fixture=` that file is the error body), `retry_after=S`, `retry_after_ms=MS`, `fixture=NAME[/NAME]`, `split=K`,
 //! `events=N`, `retry_delay=S` (Gemini: `RetryInfo.retryDelay` of a 429), `delay_ms=D`, `first_byte_delay_ms=D`, `drop_after=N`, `stall_after=N`
 //! (stalls up to 60 s, then aborts), `oversize_after=N` (a 9 MiB event with no end
 //! after N frames), `reject_stream_options` (400 naming `stream_options`, in vLLM's
@@ -36,6 +37,7 @@ mod common;
 mod gemini;
 mod openai;
 mod options;
+mod responses;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
@@ -98,6 +100,8 @@ enum Provider {
     OpenAi,
     Anthropic,
     Gemini,
+    /// OpenAI's Responses API (`…/responses`).
+    Responses,
 }
 
 struct Recorded {
@@ -205,6 +209,8 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Response<MockBody>
         Some(Provider::OpenAi)
     } else if path.ends_with("/v1/messages") {
         Some(Provider::Anthropic)
+    } else if path.ends_with("/responses") {
+        Some(Provider::Responses)
     } else {
         None
     };
@@ -325,7 +331,7 @@ fn record(state: &State, parts: &http::request::Parts, body: Bytes) {
 
 fn provider_error(provider: Provider, status: u16, message: &str) -> Response<MockBody> {
     let body = match provider {
-        Provider::OpenAi => openai::error_body(status, message),
+        Provider::OpenAi | Provider::Responses => openai::error_body(status, message),
         Provider::Anthropic => anthropic::error_body(status, message),
         Provider::Gemini => gemini::error_body(status, message, None),
     };
@@ -363,7 +369,7 @@ fn check_auth(
     let bearer = bearer(headers);
     match provider {
         // Azure OpenAI sends its key as `api-key`.
-        Provider::OpenAi => match bearer.or_else(|| headers.get("api-key")?.to_str().ok()) {
+        Provider::OpenAi | Provider::Responses => match bearer.or_else(|| headers.get("api-key")?.to_str().ok()) {
             Some(k) if k == key => Ok(()),
             Some(_) => Err("Incorrect API key provided. You can find your API key at https://platform.openai.com/account/api-keys.".into()),
             None => Err("You didn't provide an API key. You need to provide your API key in an Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).".into()),
@@ -422,7 +428,7 @@ async fn provider_request(
         }
         Err(e) => {
             let msg = match provider {
-                Provider::OpenAi => format!("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.) ({e})"),
+                Provider::OpenAi | Provider::Responses => format!("We could not parse the JSON body of your request. (HINT: This likely means you aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, but what was sent was not valid JSON.) ({e})"),
                 Provider::Anthropic => format!("There was an issue with your JSON body: {e}"),
                 Provider::Gemini => format!("Invalid JSON payload received. {e}"),
             };
@@ -432,6 +438,7 @@ async fn provider_request(
     let obj = json.as_object().expect("checked object");
     let valid = match provider {
         Provider::OpenAi => openai::validate(obj),
+        Provider::Responses => responses::validate(obj),
         Provider::Anthropic => anthropic::validate(obj),
         Provider::Gemini => gemini::validate(obj, gemini.as_ref().map_or("", |g| g.0.as_str())),
     };
@@ -460,13 +467,26 @@ async fn provider_request(
 
     let mut resp = if let Some(status) = opts.status {
         let msg = match provider {
-            Provider::OpenAi => openai::status_message(status, model),
+            Provider::OpenAi | Provider::Responses => openai::status_message(status, model),
             Provider::Anthropic => anthropic::status_message(status, model),
             Provider::Gemini => gemini::status_message(status, model),
         };
         let mut resp = provider_error(provider, status, &msg);
         if provider == Provider::Gemini {
             *resp.body_mut() = MockBody::full(gemini::error_body(status, &msg, opts.retry_delay));
+        }
+        // A recorded error body (`status=400,fixture=azure/error_content_filter.json`).
+        if let Some(name) = &opts.fixture {
+            match load_fixture(state, name).await {
+                Ok(data) => *resp.body_mut() = MockBody::full(data),
+                Err(msg) => {
+                    return with_common_headers(
+                        provider_error(provider, 400, &format!("switchyard-mock: {msg}")),
+                        provider,
+                        n,
+                    )
+                }
+            }
         }
         resp
     } else {
@@ -529,7 +549,7 @@ fn with_common_headers(
     n: u64,
 ) -> Response<MockBody> {
     let (name, value) = match provider {
-        Provider::OpenAi => ("x-request-id", format!("req_mock{n}")),
+        Provider::OpenAi | Provider::Responses => ("x-request-id", format!("req_mock{n}")),
         Provider::Anthropic => ("request-id", format!("req_mock{n}")),
         Provider::Gemini => ("x-request-id", format!("req_mock{n}")),
     };
@@ -554,6 +574,7 @@ fn echo_reply(
         .unwrap_or_default();
     let text = match provider {
         Provider::Gemini => format!("echo: {}", gemini::last_user_text(obj)),
+        Provider::Responses => format!("echo: {}", responses::last_user_text(obj)),
         _ => format!("echo: {}", common::last_user_text(messages)),
     };
     let ctx = EchoCtx {
@@ -574,6 +595,7 @@ fn echo_reply(
     };
     match provider {
         Provider::OpenAi => openai::echo(&ctx),
+        Provider::Responses => responses::echo(&ctx),
         Provider::Anthropic => anthropic::echo(&ctx),
         Provider::Gemini => gemini::echo(&ctx, obj),
     }

@@ -100,6 +100,10 @@ pub struct Provider {
     pub api_version: Option<String>,
     /// `auth:` (Azure: `api-key` or `bearer`).
     pub auth: Option<String>,
+    /// `responses: true` (OpenAI): the path `/v1/responses` requests are forwarded to
+    /// unchanged but for `model` (`{base_url}/responses`); `None`: they are translated
+    /// to Chat Completions like every other client API.
+    pub responses_path: Option<String>,
     pub default_max_tokens: u32,
     /// Self-hosted replicas (`host:port`); empty = resolve `host` (SaaS providers).
     pub addresses: Vec<String>,
@@ -415,6 +419,7 @@ impl Config {
                         anthropic_version: None,
                         api_version: None,
                         auth: None,
+                        responses: false,
                         max_tokens: None,
                         addresses: Vec::new(),
                         health_check: None,
@@ -599,9 +604,19 @@ fn build_provider(
         anthropic_version: p.anthropic_version.as_deref(),
         api_version: p.api_version.as_deref(),
         auth: p.auth.as_deref(),
+        responses: p.responses,
     };
     for s in settings.present() {
-        if !format.settings().contains(&s) {
+        if format.settings().contains(&s) {
+            continue;
+        }
+        if s == "responses" {
+            errors.push(format!(
+                "{at}.responses: only `type: openai` providers take Responses API requests \
+                 as they are (type {} gets them translated); remove it",
+                format.name()
+            ));
+        } else {
             errors.push(format!(
                 "{at}.{s}: has no effect for type {}; remove it",
                 format.name()
@@ -691,6 +706,7 @@ fn build_provider(
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
     let prefix = uri.path().trim_end_matches('/');
     let path = format.base_path(prefix, &settings);
+    let responses_path = settings.responses.then(|| format!("{prefix}/responses"));
     let host_header = match uri.port_u16() {
         Some(port) => format!("{}:{port}", uri.host().unwrap_or_default()),
         None => uri.host().unwrap_or_default().to_string(),
@@ -777,6 +793,7 @@ fn build_provider(
             .unwrap_or_else(|| DEFAULT_ANTHROPIC_VERSION.to_string()),
         api_version: p.api_version,
         auth: p.auth,
+        responses_path,
         default_max_tokens: p.max_tokens.unwrap_or(defaults_max_tokens),
         addresses,
         health_check,

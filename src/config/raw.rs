@@ -180,6 +180,9 @@ pub struct RawProvider {
     pub api_version: Option<String>,
     /// Azure: `api-key` (default) or `bearer` (Entra ID tokens).
     pub auth: Option<String>,
+    /// OpenAI: `/v1/responses` requests go to `{base_url}/responses` as they are.
+    #[serde(default)]
+    pub responses: bool,
     pub max_tokens: Option<u32>,
     /// Replicas of a self-hosted engine (`host:port`), load-balanced and health-checked;
     /// `base_url` still gives the scheme, path and `Host` header.

@@ -80,6 +80,11 @@ pub struct ChatRequest<'a> {
     /// End-user identifier (OpenAI `user`, Anthropic `metadata.user_id`).
     pub user: Option<Cow<'a, str>>,
     pub reasoning: Option<Reasoning>,
+    /// What shape the answer's text must take (OpenAI `response_format`, Responses
+    /// `text.format`).
+    pub response_format: Option<ResponseFormat<'a>>,
+    /// Sampling seed (OpenAI `seed`), for best-effort reproducible answers.
+    pub seed: Option<i64>,
     /// Client fields the target format cannot express; reported to the client in the
     /// `x-switchyard-dropped` response header instead of being sent to a strict provider.
     pub dropped: Vec<Cow<'a, str>>,
@@ -222,6 +227,31 @@ pub struct Tool<'a> {
     pub parameters: Option<RawRef<'a>>,
     pub strict: Option<bool>,
     pub cache_control: Option<RawRef<'a>>,
+}
+
+/// The shape the answer's text must take.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResponseFormat<'a> {
+    pub kind: ResponseFormatKind<'a>,
+    /// The client's name of the field (`response_format`, `text.format`), for
+    /// `x-switchyard-dropped` when a provider cannot honour it.
+    pub param: &'static str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ResponseFormatKind<'a> {
+    /// Free text (the default; asking for it changes nothing).
+    Text,
+    /// Any valid JSON object (OpenAI's JSON mode).
+    JsonObject,
+    /// JSON valid against `schema` (OpenAI structured outputs).
+    JsonSchema {
+        name: Cow<'a, str>,
+        description: Option<Cow<'a, str>>,
+        /// The JSON Schema, carried verbatim.
+        schema: Option<RawRef<'a>>,
+        strict: Option<bool>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -394,6 +424,9 @@ pub enum ErrorKind {
     /// The endpoint exists, not with this method.
     MethodNotAllowed,
     RequestTooLarge,
+    /// The provider's content filter refused the prompt (Azure OpenAI's 400 with
+    /// `error.code: content_filter`).
+    ContentFilter,
     RateLimited,
     /// The gateway key's spend budget cannot cover the request.
     OverBudget,
@@ -405,7 +438,7 @@ pub enum ErrorKind {
 
 impl ErrorKind {
     /// Every kind, in the order `ERROR_CODES.md` lists them.
-    pub const ALL: [ErrorKind; 14] = [
+    pub const ALL: [ErrorKind; 15] = [
         ErrorKind::InvalidRequest,
         ErrorKind::Authentication,
         ErrorKind::Permission,
@@ -414,6 +447,7 @@ impl ErrorKind {
         ErrorKind::ResponseNotFound,
         ErrorKind::MethodNotAllowed,
         ErrorKind::RequestTooLarge,
+        ErrorKind::ContentFilter,
         ErrorKind::RateLimited,
         ErrorKind::OverBudget,
         ErrorKind::Internal,
@@ -433,6 +467,7 @@ impl ErrorKind {
             ErrorKind::ResponseNotFound => "`previous_response_id`, or the id of `GET` / `DELETE /v1/responses/{id}`, names a response that was not stored (`store: false`), expired (`state.responses_ttl_seconds`), was deleted, or belongs to another gateway key.",
             ErrorKind::MethodNotAllowed => "A known endpoint with the wrong method; the `allow` header names the right one.",
             ErrorKind::RequestTooLarge => "The body is larger than `limits.max_body_bytes`, or the provider answered 413.",
+            ErrorKind::ContentFilter => "The provider's content filter refused the prompt: Azure OpenAI answered 400 with `error.code` `content_filter` (its `innererror` names the categories). Not failed over: another deployment would be asked the same.",
             ErrorKind::RateLimited => "The gateway key is over its `rpm`, `tpm` or `concurrency` limit, or every candidate provider answered 429.",
             ErrorKind::OverBudget => "The gateway key's spend budget (`limits.budget`) cannot cover the request's worst case (its input and `max_tokens` at the dearest price among its deployments) on top of what the key spent and holds for open requests this period.",
             ErrorKind::Internal => "The gateway could not build the upstream request or write the response.",
@@ -453,6 +488,7 @@ impl ErrorKind {
             ErrorKind::ResponseNotFound => "Send the whole conversation as `input` instead, or continue from a response this key stored within the TTL.",
             ErrorKind::MethodNotAllowed => "Use the method in `allow`.",
             ErrorKind::RequestTooLarge => "Send a smaller body (fewer or smaller images, a shorter history).",
+            ErrorKind::ContentFilter => "Change the prompt; sending it again unchanged is refused again.",
             ErrorKind::RateLimited => "Retry after `retry-after` seconds (always set for the key's own limits; copied from the provider when it gave one).",
             ErrorKind::OverBudget => "Retry after `retry-after` seconds (the period's end; absent for a `total` budget, which never resets), send a smaller `max_tokens`, or ask the operator for a larger budget.",
             ErrorKind::Internal => "Retry once; if it persists, report it with the `x-request-id`.",
@@ -473,6 +509,7 @@ impl ErrorKind {
             ErrorKind::ResponseNotFound => "response_not_found",
             ErrorKind::MethodNotAllowed => "method_not_allowed",
             ErrorKind::RequestTooLarge => "request_too_large",
+            ErrorKind::ContentFilter => "content_filter",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::OverBudget => "over_budget",
             ErrorKind::Overloaded => "overloaded",
@@ -484,7 +521,7 @@ impl ErrorKind {
 
     pub fn status(self) -> u16 {
         match self {
-            ErrorKind::InvalidRequest => 400,
+            ErrorKind::InvalidRequest | ErrorKind::ContentFilter => 400,
             ErrorKind::Authentication => 401,
             ErrorKind::Permission => 403,
             ErrorKind::NotFound | ErrorKind::RouteNotFound | ErrorKind::ResponseNotFound => 404,

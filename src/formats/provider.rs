@@ -66,6 +66,9 @@ pub struct ProviderError {
     pub message: Option<String>,
     /// How long the provider asks to wait (from the body; headers are read by the proxy).
     pub retry_after: Option<Duration>,
+    /// The provider's content filter refused the request (not the request's shape):
+    /// answered as a content-filter error, never failed over.
+    pub content_filter: bool,
 }
 
 /// One outgoing request, as the head is built.
@@ -167,6 +170,8 @@ pub struct Settings<'a> {
     pub api_version: Option<&'a str>,
     /// `auth:` (Azure: `api-key`, the default, or `bearer`).
     pub auth: Option<&'a str>,
+    /// `responses: true` (OpenAI: Responses API requests forwarded as they are).
+    pub responses: bool,
 }
 
 impl Settings<'_> {
@@ -176,6 +181,7 @@ impl Settings<'_> {
             ("anthropic_version", self.anthropic_version.is_some()),
             ("api_version", self.api_version.is_some()),
             ("auth", self.auth.is_some()),
+            ("responses", self.responses),
         ]
         .into_iter()
         .filter_map(|(n, set)| set.then_some(n))

@@ -9,6 +9,7 @@ use super::answer::Assembler;
 use super::anthropic::stream::AnthropicEncoder;
 use super::model::{ChatResponse, StreamEvent, Usage};
 use super::openai::stream::OpenAiEncoder;
+use super::responses::passthrough::ResponsesWatch;
 use super::responses::stream::ResponsesEncoder;
 use super::sse::{SseEvent, SseParser};
 use super::{AnyDecoder, ApiFormat, Format};
@@ -186,45 +187,86 @@ impl StreamTranslator {
 /// whether they ended properly and what usage they reported.
 #[derive(Debug)]
 pub struct StreamObserver {
-    inner: StreamTranslator,
+    inner: Watched,
     scratch: Vec<u8>,
+}
+
+// The large variant is the common one (every same-format stream): boxing it would
+// cost an allocation per stream; the rare Responses watch is boxed instead.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum Watched {
+    /// Decoded into canonical events by the provider format's decoder.
+    Format(StreamTranslator),
+    /// A Responses stream (pass-through to an OpenAI provider with `responses: true`):
+    /// only its status and usage are read, no answer is assembled.
+    Responses(Box<ResponsesWatch>),
 }
 
 impl StreamObserver {
     /// Watches a stream of a provider in `format` forwarded to clients of `api`.
     pub fn new(format: impl Into<Format>, api: ApiFormat) -> Self {
         StreamObserver {
-            inner: StreamTranslator::new(format, api, true),
+            inner: Watched::Format(StreamTranslator::new(format, api, true)),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Watches a Responses API stream forwarded to a Responses client.
+    pub fn responses() -> Self {
+        StreamObserver {
+            inner: Watched::Responses(Box::default()),
             scratch: Vec::new(),
         }
     }
 
     pub fn observe(&mut self, chunk: &[u8]) {
-        self.inner.feed(chunk, &mut self.scratch);
-        self.scratch.clear();
+        match &mut self.inner {
+            Watched::Format(t) => {
+                t.feed(chunk, &mut self.scratch);
+                self.scratch.clear();
+            }
+            Watched::Responses(w) => w.observe(chunk),
+        }
     }
 
     pub fn finish(&mut self) {
-        self.inner.finish(&mut self.scratch);
-        self.scratch.clear();
+        match &mut self.inner {
+            Watched::Format(t) => {
+                t.finish(&mut self.scratch);
+                self.scratch.clear();
+            }
+            Watched::Responses(w) => w.finish(),
+        }
     }
 
     pub fn status(&self) -> &StreamStatus {
-        self.inner.status()
+        match &self.inner {
+            Watched::Format(t) => t.status(),
+            Watched::Responses(w) => w.status(),
+        }
     }
 
     pub fn usage(&self) -> Usage {
-        self.inner.usage()
+        match &self.inner {
+            Watched::Format(t) => t.usage(),
+            Watched::Responses(w) => w.usage(),
+        }
     }
 
-    /// See [`StreamTranslator::collect_answer`].
+    /// See [`StreamTranslator::collect_answer`]; a Responses stream assembles none.
     pub fn collect_answer(&mut self) {
-        self.inner.collect_answer();
+        if let Watched::Format(t) = &mut self.inner {
+            t.collect_answer();
+        }
     }
 
     /// See [`StreamTranslator::take_answer`].
     pub fn take_answer(&mut self) -> Option<ChatResponse> {
-        self.inner.take_answer()
+        match &mut self.inner {
+            Watched::Format(t) => t.take_answer(),
+            Watched::Responses(_) => None,
+        }
     }
 }
 

@@ -57,6 +57,14 @@ struct Attempt<'a> {
     dropped: Vec<Cow<'a, str>>,
     /// Keep the answer's signed thinking for the client's next turn.
     remember_thinking: bool,
+    /// A Responses request forwarded as it is to an OpenAI provider with
+    /// `responses: true`: its answer is a Responses body, read only for usage.
+    responses_pt: bool,
+}
+
+/// Whether a request of `api` goes to `provider` as it is, as a Responses API call.
+fn responses_passthrough(api: ApiFormat, provider: &Provider) -> bool {
+    api == ApiFormat::Responses && provider.responses_path.is_some()
 }
 
 impl Gateway {
@@ -82,8 +90,19 @@ impl Gateway {
             .map(str::to_string);
         let tenant = crate::pipeline::tenant(&self.config, ctx.key);
         let mut restored = false;
+        // Candidates skipped because the conversation lives at a Responses provider.
+        let mut skipped_for_state = 0;
         'candidates: for cand in &plan {
             let provider = &cand.provider;
+            let responses_pt = responses_passthrough(api, provider);
+            if ctx.provider_state && !responses_pt {
+                info!(
+                    "request_id={} provider={} model={} skipped: previous_response_id is not stored by the gateway and this provider is translated",
+                    ctx.request_id, provider.name, cand.model
+                );
+                skipped_for_state += 1;
+                continue;
+            }
             // Signed reasoning an OpenAI client could not carry back (see `crate::memo`),
             // for providers that want it with the tool calls it belongs to.
             if api == ApiFormat::OpenAi && !restored && !provider.passes_through(api) {
@@ -96,7 +115,11 @@ impl Gateway {
                     self.memo.restore(tenant, req).await;
                 }
             }
-            let (upstream_body, dropped) = self.upstream_body(api, body, cand, &mut canonical)?;
+            let (upstream_body, dropped) = if responses_pt {
+                (formats::rewrite_model(body, &cand.model)?, Vec::new())
+            } else {
+                self.upstream_body(api, body, cand, &mut canonical)?
+            };
             let include_usage = canonical.as_ref().is_none_or(|r| r.include_usage);
             let remember_thinking = api == ApiFormat::OpenAi
                 && canonical
@@ -111,6 +134,19 @@ impl Gateway {
             let header = provider
                 .format
                 .request_header(provider, &outgoing)
+                .and_then(|mut h| {
+                    if let Some(path) = provider.responses_path.as_deref().filter(|_| responses_pt)
+                    {
+                        h.set_uri(path.parse().map_err(|e| {
+                            pingora_error::Error::because(
+                                pingora_error::ErrorType::InternalError,
+                                "responses path",
+                                e,
+                            )
+                        })?);
+                    }
+                    Ok(h)
+                })
                 .map_err(|e| {
                     GatewayError::new(
                         ErrorKind::Internal,
@@ -125,6 +161,7 @@ impl Gateway {
                 include_usage,
                 dropped,
                 remember_thinking,
+                responses_pt,
             };
             let mut retry = 0;
             // Once per candidate: the body may still name it (a tool schema's property).
@@ -243,6 +280,15 @@ impl Gateway {
             }
         }
         ctx.provider = None;
+        if last.is_none() && skipped_for_state > 0 {
+            ctx.error = Some("provider_state".into());
+            return Err(GatewayError::new(
+                ErrorKind::ResponseNotFound,
+                format!(
+                    "previous_response_id is not stored by the gateway, and no target of model '{model}' is an OpenAI provider with `responses: true` that could hold it; send the whole conversation as `input`, or route the model to such a provider"
+                ),
+            ));
+        }
         let Some((provider, upstream_model, e)) = last else {
             let wait = reopens.map_or(1, |r| {
                 r.saturating_duration_since(Instant::now()).as_secs().max(1)
@@ -380,6 +426,11 @@ impl Gateway {
         let err_body = ex.read_all(MAX_ERROR_BODY).await.unwrap_or_default();
         ex.release(&self.upstreams);
         let said = provider.format.parse_error(&err_body);
+        if said.content_filter && status == 400 {
+            return AttemptError::ContentFilter {
+                message: said.message.map(|m| self.scrub.text(&m)),
+            };
+        }
         AttemptError::Status {
             status,
             message: said.message.map(|m| self.scrub.text(&m)),
@@ -401,7 +452,20 @@ impl Gateway {
         let upstream_id = upstream_request_id(ex.header());
         ex.release(&self.upstreams);
         let unreadable = |e| AttemptError::Protocol(format!("unreadable response body: {e}"));
-        let out = if provider.passes_through(a.api) {
+        let out = if a.responses_pt {
+            // The provider's own response object (and id): the gateway neither stores
+            // nor caches it (no canonical answer).
+            if std::str::from_utf8(&body).is_err() {
+                return Err(AttemptError::Protocol(
+                    "unreadable response body: not valid UTF-8".into(),
+                ));
+            }
+            ctx.record_usage(
+                formats::responses::passthrough::parse_usage(&body).map_err(unreadable)?,
+            );
+            ctx.answer = None;
+            body
+        } else if provider.passes_through(a.api) {
             // Forwarded as is, so it must be what the client can decode.
             if std::str::from_utf8(&body).is_err() {
                 return Err(AttemptError::Protocol(
@@ -456,8 +520,11 @@ impl Gateway {
     ) -> Result<Delivered, AttemptError> {
         let provider = &a.cand.provider;
         let api = a.api;
-        let same = provider.passes_through(api);
-        let mut observer = same.then(|| StreamObserver::new(provider.format, api));
+        let same = provider.passes_through(api) || a.responses_pt;
+        let mut observer = same.then(|| match a.responses_pt {
+            true => StreamObserver::responses(),
+            false => StreamObserver::new(provider.format, api),
+        });
         let mut translator =
             (!same).then(|| StreamTranslator::new(provider.format, api, a.include_usage));
         if let (Some(t), Some(meta)) = (&mut translator, ctx.responses.as_deref()) {
@@ -799,7 +866,8 @@ fn breaker_outcome(e: &AttemptError) -> Outcome {
         AttemptError::Status {
             status: 400 | 413 | 422,
             ..
-        } => Outcome::Neutral,
+        }
+        | AttemptError::ContentFilter { .. } => Outcome::Neutral,
         _ => Outcome::Failure,
     }
 }

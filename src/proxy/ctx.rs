@@ -38,6 +38,10 @@ pub struct RequestCtx {
     /// A Responses-API request's response id, creation time and echoed fields, for
     /// the encoders (`crate::proxy::responses`).
     pub responses: Option<Box<crate::formats::responses::Meta>>,
+    /// A Responses request whose `previous_response_id` the gateway did not store:
+    /// only a Responses pass-through provider (`responses: true`), which may hold it,
+    /// is tried.
+    pub provider_state: bool,
     /// The client's body as the body log keeps it (`log.bodies`).
     pub body_log: Option<crate::pipeline::bodylog::Captured>,
     /// The `model` the client asked for.
@@ -83,6 +87,7 @@ impl RequestCtx {
             remember_thinking: false,
             answer: None,
             responses: None,
+            provider_state: false,
             body_log: None,
             model: None,
             stream: false,

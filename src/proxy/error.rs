@@ -51,6 +51,13 @@ impl GatewayError {
                 ErrorKind::Upstream,
                 format!("provider '{provider}' sent an unusable response ({m})"),
             ),
+            AttemptError::ContentFilter { message } => GatewayError::new(
+                ErrorKind::ContentFilter,
+                format!(
+                    "provider '{provider}' refused the request: its content filter flagged the prompt{}",
+                    message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+                ),
+            ),
             AttemptError::Status {
                 status,
                 message,

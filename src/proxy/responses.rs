@@ -19,6 +19,18 @@
 //!
 //! `GET /v1/responses/{id}` returns a stored response object, `DELETE` removes it;
 //! both after the header stages, scoped to the caller's key.
+//!
+//! Pass-through (an OpenAI provider with `responses: true`, see `super::attempt`):
+//! the body goes to `{base_url}/responses` with only `model` rewritten, and the
+//! provider's response (its own `resp_…` id) comes back unchanged, read only for
+//! usage. The provider owns that conversation state: the gateway stores nothing for
+//! it (`store` is the provider's business) and `GET` / `DELETE /v1/responses/{id}`
+//! here know only responses the gateway stored, so a provider's id is 404 (ask the
+//! provider). A `previous_response_id` the gateway did not store is forwarded as it
+//! is, and only to pass-through targets (`ctx.provider_state`): a translated
+//! fallback could not continue it, so it is skipped; with no pass-through target it
+//! is 404 as before. An id the gateway stored is expanded into `input` as for any
+//! request, so such a conversation may continue at any provider.
 
 use super::ctx::RequestCtx;
 use super::error::{self, GatewayError};
@@ -71,9 +83,24 @@ impl Gateway {
                     true => self.responses.get(&tenant, id).await,
                     false => None,
                 };
-                let stored = stored.ok_or_else(|| not_found(id))?;
-                let items = request::concat_arrays(&stored.items, &prep.items);
-                (request::with_input(&body, &items)?, items)
+                match stored {
+                    Some(stored) => {
+                        let items = request::concat_arrays(&stored.items, &prep.items);
+                        (request::with_input(&body, &items)?, items)
+                    }
+                    // Perhaps a Responses provider's own id (pass-through): forwarded
+                    // as it is, to such providers only (checked once routed).
+                    None if self
+                        .config
+                        .providers
+                        .iter()
+                        .any(|p| p.responses_path.is_some()) =>
+                    {
+                        ctx.provider_state = true;
+                        (body, prep.items)
+                    }
+                    None => return Err(not_found(id)),
+                }
             }
         };
         let meta = Meta {
@@ -110,6 +137,10 @@ impl Gateway {
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let plan = self.router.plan(&prep.model, &facts, pin.as_deref())?;
+        if ctx.provider_state && !plan.iter().any(|c| c.provider.responses_path.is_some()) {
+            let id = prep.previous_response_id.as_deref().unwrap_or_default();
+            return Err(not_found(id));
+        }
         self.attempt_loop(session, ctx, ApiFormat::Responses, &body, &prep.model, plan)
             .await?;
         if prep.store && ctx.status == 200 && ctx.usage_complete && !ctx.client_gone {

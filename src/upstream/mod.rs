@@ -88,6 +88,11 @@ pub enum AttemptError {
     },
     /// The provider answered something unusable.
     Protocol(String),
+    /// The provider's content filter refused the request (a 400 that says so).
+    ContentFilter {
+        /// The provider's own message.
+        message: Option<String>,
+    },
 }
 
 impl AttemptError {
@@ -96,6 +101,7 @@ impl AttemptError {
     pub fn try_next(&self) -> bool {
         match self {
             AttemptError::Status { status, .. } => !matches!(status, 400 | 413 | 422),
+            AttemptError::ContentFilter { .. } => false,
             _ => true,
         }
     }
@@ -117,6 +123,7 @@ impl AttemptError {
             AttemptError::Status { status, .. } if *status >= 500 => "status_5xx",
             AttemptError::Status { .. } => "status_4xx",
             AttemptError::Protocol(_) => "protocol_error",
+            AttemptError::ContentFilter { .. } => "content_filter",
         }
     }
 

@@ -85,7 +85,7 @@ impl ProviderFormat for Anthropic {
     fn parse_error(body: &[u8]) -> ProviderError {
         ProviderError {
             message: error_message(body),
-            retry_after: None,
+            ..Default::default()
         }
     }
 
@@ -169,7 +169,7 @@ pub fn error_type(kind: ErrorKind) -> &'static str {
         ErrorKind::NotFound | ErrorKind::RouteNotFound | ErrorKind::ResponseNotFound => {
             "not_found_error"
         }
-        ErrorKind::MethodNotAllowed => "invalid_request_error",
+        ErrorKind::MethodNotAllowed | ErrorKind::ContentFilter => "invalid_request_error",
         ErrorKind::RequestTooLarge => "request_too_large",
         ErrorKind::RateLimited | ErrorKind::OverBudget => "rate_limit_error",
         ErrorKind::Overloaded => "overloaded_error",

@@ -2,8 +2,8 @@
 
 use super::response::input_object;
 use crate::formats::model::{
-    ChatRequest, ContentPart, Effort, ImageSource, Message, RawRef, Reasoning, Role, SystemPart,
-    Tool, ToolChoice,
+    ChatRequest, ContentPart, Effort, ImageSource, Message, RawRef, Reasoning, ResponseFormatKind,
+    Role, SystemPart, Tool, ToolChoice,
 };
 use crate::formats::{
     from_json_with_unknown, missing, opt_cow_str, CowStr, EncodeOptions, StrOrSeq, TranslateError,
@@ -401,6 +401,23 @@ struct OutRequest<'a> {
     stream: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     thinking: Option<OutThinking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    output_config: Option<OutOutputConfig<'a>>,
+}
+
+/// Structured outputs (generally available, no beta header, with
+/// `anthropic-version: 2023-06-01`): `output_config.format` constrains the answer's
+/// text to a JSON Schema. There is no schema-less JSON mode.
+#[derive(Serialize)]
+struct OutOutputConfig<'a> {
+    format: OutOutputFormat<'a>,
+}
+
+#[derive(Serialize)]
+struct OutOutputFormat<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    schema: &'a RawValue,
 }
 
 // `tool_choice` and `thinking` were once `json!` values, whose maps write their keys
@@ -646,6 +663,29 @@ pub fn encode(
     let temperature = req.temperature.filter(|_| keep("temperature", true));
     let top_p = req.top_p.filter(|_| keep("top_p", true));
     let top_k = req.top_k.filter(|_| keep("top_k", true));
+    if req.seed.is_some() {
+        dropped.push("seed".into());
+    }
+    let output_config = match &req.response_format {
+        None => None,
+        Some(f) => match &f.kind {
+            ResponseFormatKind::Text => None,
+            ResponseFormatKind::JsonSchema {
+                schema: Some(schema),
+                ..
+            } => Some(OutOutputConfig {
+                format: OutOutputFormat {
+                    kind: "json_schema",
+                    schema: schema.0,
+                },
+            }),
+            // JSON mode, or a schema format without a schema: nothing to send.
+            ResponseFormatKind::JsonObject | ResponseFormatKind::JsonSchema { .. } => {
+                dropped.push(Cow::Borrowed(f.param));
+                None
+            }
+        },
+    };
     let out = OutRequest {
         model: opts.model,
         max_tokens,
@@ -660,6 +700,7 @@ pub fn encode(
         metadata: req.user.as_deref().map(|u| OutMetadata { user_id: u }),
         stream: req.stream,
         thinking,
+        output_config,
     };
     let mut buf = crate::formats::request_buffer(req);
     serde_json::to_writer(&mut buf, &out)
@@ -726,6 +767,37 @@ mod tests {
         assert_eq!(v["thinking"]["budget_tokens"], 24576);
         assert!(v.get("temperature").is_none());
         assert_eq!(dropped, vec!["temperature".to_string()]);
+    }
+
+    #[test]
+    fn json_schema_becomes_output_config_and_json_mode_and_seed_are_dropped() {
+        let body = br#"{"model":"m","messages":[{"role":"user","content":"q"}],"seed":3,
+            "response_format":{"type":"json_schema","json_schema":{"name":"city","strict":true,
+              "schema":{"type":"object","properties":{"name":{"type":"string"}}}}}}"#;
+        let r = crate::formats::openai::request::parse(body).unwrap();
+        let mut dropped = Vec::new();
+        let v: Value = serde_json::from_slice(&encode(&r, &opts(), &mut dropped).unwrap()).unwrap();
+        assert_eq!(
+            v["output_config"],
+            serde_json::json!({"format": {"type": "json_schema",
+                "schema": {"type": "object", "properties": {"name": {"type": "string"}}}}})
+        );
+        assert!(v.get("seed").is_none());
+        assert_eq!(dropped, vec!["seed".to_string()]);
+
+        let body = br#"{"model":"m","input":"q","text":{"format":{"type":"json_object"}}}"#;
+        let r = crate::formats::responses::request::parse(body).unwrap();
+        let mut dropped = Vec::new();
+        let v: Value = serde_json::from_slice(&encode(&r, &opts(), &mut dropped).unwrap()).unwrap();
+        assert!(v.get("output_config").is_none(), "{v}");
+        assert_eq!(dropped, vec!["text.format".to_string()]);
+
+        let body = br#"{"model":"m","input":"q","text":{"format":{"type":"text"}}}"#;
+        let r = crate::formats::responses::request::parse(body).unwrap();
+        let mut dropped = Vec::new();
+        let v: Value = serde_json::from_slice(&encode(&r, &opts(), &mut dropped).unwrap()).unwrap();
+        assert!(v.get("output_config").is_none(), "{v}");
+        assert!(dropped.is_empty());
     }
 
     #[test]

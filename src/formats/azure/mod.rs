@@ -113,8 +113,34 @@ impl ProviderFormat for Azure {
         OpenAi::parse_usage(body)
     }
 
+    /// Azure's content filter refuses a prompt with a 400 whose `error.code` is
+    /// `content_filter` (`innererror.code`: `ResponsibleAIPolicyViolation`, with the
+    /// categories in `innererror.content_filter_result`).
     fn parse_error(body: &[u8]) -> ProviderError {
-        OpenAi::parse_error(body)
+        #[derive(serde::Deserialize)]
+        struct Body<'a> {
+            #[serde(borrow)]
+            error: Detail<'a>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Detail<'a> {
+            #[serde(default, borrow)]
+            code: Option<Cow<'a, str>>,
+            #[serde(default, borrow)]
+            innererror: Option<Inner<'a>>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Inner<'a> {
+            #[serde(default, borrow)]
+            code: Option<Cow<'a, str>>,
+        }
+        let mut e = OpenAi::parse_error(body);
+        e.content_filter = serde_json::from_slice::<Body<'_>>(body).is_ok_and(|b| {
+            b.error.code.as_deref() == Some("content_filter")
+                || b.error.innererror.and_then(|i| i.code).as_deref()
+                    == Some("ResponsibleAIPolicyViolation")
+        });
+        e
     }
 }
 
@@ -143,7 +169,11 @@ mod tests {
     fn content_filter_errors_keep_their_message() {
         let body = include_bytes!("../../../tests/fixtures/azure/error_content_filter.json");
         let e = Azure::parse_error(body);
+        assert!(e.content_filter);
         assert!(e.message.unwrap().contains("content management policy"));
+        let other = br#"{"error":{"code":"DeploymentNotFound","message":"no such deployment"}}"#;
+        assert!(!Azure::parse_error(other).content_filter);
+        assert!(!Azure::parse_error(b"not json").content_filter);
     }
 
     #[test]

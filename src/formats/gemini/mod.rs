@@ -138,6 +138,7 @@ impl ProviderFormat for Gemini {
                         .then(|| d.retry_delay.as_deref().and_then(parse_duration))
                         .flatten()
                 }),
+                ..Default::default()
             },
             Err(_) => ProviderError::default(),
         }

@@ -3,7 +3,8 @@
 use super::SIGNATURE_TAG;
 use crate::formats::anthropic::response::input_object;
 use crate::formats::model::{
-    signature_for, ChatRequest, ContentPart, Effort, ImageSource, Reasoning, Role, ToolChoice,
+    signature_for, ChatRequest, ContentPart, Effort, ImageSource, Reasoning, ResponseFormatKind,
+    Role, ToolChoice,
 };
 use crate::formats::{EncodeOptions, TranslateError};
 use serde::Serialize;
@@ -121,6 +122,15 @@ struct OutGenerationConfig<'a> {
     stop_sequences: &'a [Cow<'a, str>],
     #[serde(skip_serializing_if = "Option::is_none")]
     thinking_config: Option<OutThinking>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i32>,
+    /// `application/json` for JSON mode and JSON schemas.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_mime_type: Option<&'static str>,
+    /// The client's JSON Schema, verbatim (Gemini's JSON Schema field, not the
+    /// OpenAPI-subset `responseSchema`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_json_schema: Option<&'a RawValue>,
 }
 
 impl OutGenerationConfig<'_> {
@@ -131,6 +141,8 @@ impl OutGenerationConfig<'_> {
             && self.top_k.is_none()
             && self.stop_sequences.is_empty()
             && self.thinking_config.is_none()
+            && self.seed.is_none()
+            && self.response_mime_type.is_none()
     }
 }
 
@@ -366,6 +378,23 @@ pub fn encode(
             },
         }
     });
+    // Gemini has no name or strictness for a schema: the schema is always enforced.
+    let (response_mime_type, response_json_schema) =
+        match req.response_format.as_ref().map(|f| &f.kind) {
+            None | Some(ResponseFormatKind::Text) => (None, None),
+            Some(ResponseFormatKind::JsonObject) => (Some("application/json"), None),
+            Some(ResponseFormatKind::JsonSchema { schema, .. }) => {
+                (Some("application/json"), schema.as_deref())
+            }
+        };
+    // Gemini's seed is an int32; a wider one cannot be sent as asked.
+    let seed = req.seed.and_then(|s| {
+        let narrow = i32::try_from(s).ok();
+        if narrow.is_none() {
+            dropped.push("seed".into());
+        }
+        narrow
+    });
     let out = OutRequest {
         contents,
         system_instruction: system.filter(|s| !s.parts.is_empty()),
@@ -378,6 +407,9 @@ pub fn encode(
             top_k: req.top_k,
             stop_sequences: &req.stop,
             thinking_config: req.reasoning.as_ref().map(|r| thinking(r, opts.model)),
+            seed,
+            response_mime_type,
+            response_json_schema,
         },
     };
     let mut buf = crate::formats::request_buffer(req);
@@ -410,6 +442,42 @@ mod tests {
             serde_json::from_slice(&out).unwrap(),
             dropped.into_iter().map(|d| d.into_owned()).collect(),
         )
+    }
+
+    #[test]
+    fn response_format_becomes_json_mime_type_and_schema() {
+        let schema = json!({"type": "object", "properties": {"name": {"type": "string"}}, "required": ["name"]});
+        let (v, dropped) = encode_openai(
+            &json!({"model": "m", "messages": [{"role": "user", "content": "q"}], "seed": 7,
+                "response_format": {"type": "json_schema", "json_schema": {"name": "city", "strict": true, "schema": schema}}}),
+            "gemini-2.5-flash",
+        );
+        let g = &v["generationConfig"];
+        assert_eq!(g["responseMimeType"], "application/json");
+        assert_eq!(g["responseJsonSchema"], schema);
+        assert_eq!(g["seed"], 7);
+        assert!(dropped.is_empty(), "{dropped:?}");
+
+        let (v, _) = encode_openai(
+            &json!({"model": "m", "messages": [], "response_format": {"type": "json_object"}}),
+            "gemini-2.5-flash",
+        );
+        assert_eq!(
+            v["generationConfig"],
+            json!({"responseMimeType": "application/json"})
+        );
+        let (v, _) = encode_openai(
+            &json!({"model": "m", "messages": [], "response_format": {"type": "text"}}),
+            "gemini-2.5-flash",
+        );
+        assert!(v.get("generationConfig").is_none(), "{v}");
+        // Gemini's seed is an int32.
+        let (v, dropped) = encode_openai(
+            &json!({"model": "m", "messages": [], "seed": 1_u64 << 40}),
+            "gemini-2.5-flash",
+        );
+        assert!(v.get("generationConfig").is_none(), "{v}");
+        assert_eq!(dropped, ["seed"]);
     }
 
     #[test]

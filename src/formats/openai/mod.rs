@@ -45,7 +45,7 @@ impl ProviderFormat for OpenAi {
     const PASSTHROUGH: Option<ApiFormat> = Some(ApiFormat::OpenAi);
     const DEFAULT_BASE_URL: Option<&'static str> = Some("https://api.openai.com/v1");
     const CATALOG_PROVIDER: &'static str = "openai";
-    const SETTINGS: &'static [&'static str] = &[];
+    const SETTINGS: &'static [&'static str] = &["responses"];
     type Decoder = stream::OpenAiDecoder;
 
     fn base_path(prefix: &str, _: &Settings<'_>) -> String {
@@ -86,7 +86,7 @@ impl ProviderFormat for OpenAi {
     fn parse_error(body: &[u8]) -> ProviderError {
         ProviderError {
             message: error_message(body),
-            retry_after: None,
+            ..Default::default()
         }
     }
 }
@@ -193,6 +193,7 @@ pub fn error_type(kind: ErrorKind) -> (&'static str, Option<&'static str>) {
         ErrorKind::ResponseNotFound => ("invalid_request_error", Some("response_not_found")),
         ErrorKind::MethodNotAllowed => ("invalid_request_error", Some("method_not_allowed")),
         ErrorKind::RequestTooLarge => ("invalid_request_error", Some("request_too_large")),
+        ErrorKind::ContentFilter => ("invalid_request_error", Some("content_filter")),
         ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
         ErrorKind::OverBudget => ("insufficient_quota", Some("insufficient_quota")),
         ErrorKind::Overloaded => ("server_error", Some("overloaded")),

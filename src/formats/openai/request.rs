@@ -2,8 +2,8 @@
 
 use super::preset::mistral_tool_id;
 use crate::formats::model::{
-    ChatRequest, ContentPart, Effort, ImageSource, Message, RawRef, Reasoning, Role, SystemPart,
-    Tool, ToolChoice,
+    ChatRequest, ContentPart, Effort, ImageSource, Message, RawRef, Reasoning, ResponseFormat,
+    ResponseFormatKind, Role, SystemPart, Tool, ToolChoice,
 };
 use crate::formats::{
     from_json_with_unknown, missing, opt_cow_str, CowStr, EncodeOptions, StrOrSeq, TranslateError,
@@ -31,6 +31,8 @@ const KNOWN_FIELDS: &[&str] = &[
     "user",
     "reasoning_effort",
     "n",
+    "response_format",
+    "seed",
 ];
 
 // Strings borrow from the body (`Cow`, see `CowStr`); `borrow` ties the lifetimes.
@@ -66,6 +68,64 @@ struct InRequest<'a> {
     reasoning_effort: Option<Cow<'a, str>>,
     #[serde(default)]
     n: Option<u32>,
+    #[serde(default, borrow)]
+    response_format: Option<InResponseFormat<'a>>,
+    #[serde(default)]
+    seed: Option<i64>,
+}
+
+/// `{"type": "text" | "json_object"}` or `{"type": "json_schema", "json_schema": {…}}`.
+#[derive(Deserialize)]
+struct InResponseFormat<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    json_schema: Option<InJsonSchema<'a>>,
+}
+
+/// A JSON-schema format's body: nested under `json_schema` in Chat Completions, flat
+/// in Responses' `text.format`.
+#[derive(Deserialize, Default)]
+pub(crate) struct InJsonSchema<'a> {
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    pub name: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    pub description: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub schema: Option<RawRef<'a>>,
+    #[serde(default)]
+    pub strict: Option<bool>,
+}
+
+/// The canonical format of a `type` and its schema body. `param` is the client's
+/// field name (for errors and `x-switchyard-dropped`), `schema_at` the path of the
+/// schema body in the client's request.
+pub(crate) fn response_format<'a>(
+    kind: &str,
+    schema: Option<InJsonSchema<'a>>,
+    param: &'static str,
+    schema_at: &'static str,
+) -> Result<ResponseFormat<'a>, TranslateError> {
+    let kind = match kind {
+        "text" => ResponseFormatKind::Text,
+        "json_object" => ResponseFormatKind::JsonObject,
+        "json_schema" => {
+            let s = schema.ok_or_else(|| missing(schema_at.into()))?;
+            ResponseFormatKind::JsonSchema {
+                name: s.name.ok_or_else(|| missing(format!("{schema_at}.name")))?,
+                description: s.description,
+                schema: s.schema,
+                strict: s.strict,
+            }
+        }
+        other => {
+            return Err(TranslateError::new(
+                format!("{param}.type"),
+                format!("unknown value '{other}'; expected text, json_object or json_schema"),
+            ))
+        }
+    };
+    Ok(ResponseFormat { kind, param })
 }
 
 /// One message, read flat (no tagged-enum buffering); required fields per role are
@@ -300,6 +360,7 @@ pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
         top_p: req.top_p,
         parallel_tool_calls: req.parallel_tool_calls,
         user: req.user,
+        seed: req.seed,
         stop: match req.stop {
             None => Vec::new(),
             Some(StrOrSeq::Str(s)) => vec![s],
@@ -314,6 +375,14 @@ pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
                 format!("n={n} (several choices) is only supported by OpenAI providers; send n=1"),
             ));
         }
+    }
+    if let Some(f) = req.response_format {
+        out.response_format = Some(response_format(
+            &f.kind,
+            f.json_schema,
+            "response_format",
+            "response_format.json_schema",
+        )?);
     }
     if let Some(effort) = req.reasoning_effort {
         let e = Effort::parse(&effort).ok_or_else(|| {
@@ -471,6 +540,51 @@ struct OutRequest<'a> {
     user: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_effort: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    response_format: Option<OutResponseFormat<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    seed: Option<i64>,
+}
+
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum OutResponseFormat<'a> {
+    Text,
+    JsonObject,
+    JsonSchema { json_schema: OutJsonSchema<'a> },
+}
+
+#[derive(Serialize)]
+struct OutJsonSchema<'a> {
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    strict: Option<bool>,
+}
+
+impl<'a> OutResponseFormat<'a> {
+    fn new(f: &'a ResponseFormat<'_>) -> Self {
+        match &f.kind {
+            ResponseFormatKind::Text => OutResponseFormat::Text,
+            ResponseFormatKind::JsonObject => OutResponseFormat::JsonObject,
+            ResponseFormatKind::JsonSchema {
+                name,
+                description,
+                schema,
+                strict,
+            } => OutResponseFormat::JsonSchema {
+                json_schema: OutJsonSchema {
+                    name,
+                    description: description.as_deref(),
+                    schema: schema.as_deref(),
+                    strict: *strict,
+                },
+            },
+        }
+    }
 }
 
 /// `"auto"` or the named form. The named form was once a `json!` value, whose map
@@ -715,6 +829,8 @@ pub fn encode<'a>(
         }),
         user: req.user.as_deref(),
         reasoning_effort,
+        response_format: req.response_format.as_ref().map(OutResponseFormat::new),
+        seed: req.seed,
     };
     let mut buf = crate::formats::request_buffer(req);
     serde_json::to_writer(&mut buf, &out)
@@ -812,7 +928,7 @@ mod tests {
           "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],
           "tool_choice":{"type":"function","function":{"name":"f"}},
           "parallel_tool_calls":false,
-          "stop":"END","max_tokens":50,"temperature":0.2,"user":"u1","seed":7,"logit_bias":null
+          "stop":"END","max_tokens":50,"temperature":0.2,"user":"u1","seed":7,"logprobs":true,"logit_bias":null
         }"#;
         let r = parse(body).unwrap();
         assert_eq!(r.system.len(), 2);
@@ -834,7 +950,8 @@ mod tests {
         assert_eq!(r.stop, vec!["END".to_string()]);
         assert_eq!(r.max_tokens, Some(50));
         assert_eq!(r.user.as_deref(), Some("u1"));
-        assert_eq!(r.dropped, vec!["seed".to_string()]);
+        assert_eq!(r.seed, Some(7));
+        assert_eq!(r.dropped, vec!["logprobs".to_string()]);
     }
 
     #[test]
@@ -913,5 +1030,51 @@ mod tests {
         let again = parse(&out).unwrap();
         assert_eq!(again.messages, r.messages);
         assert!(dropped.is_empty());
+    }
+
+    const SCHEMA_BODY: &[u8] = br#"{"model":"m","messages":[{"role":"user","content":"hi"}],
+        "seed":-42,
+        "response_format":{"type":"json_schema","json_schema":{"name":"city","strict":true,
+          "schema":{"type":"object","properties":{"name":{"type":"string"}},"required":["name"]}}}}"#;
+
+    #[test]
+    fn response_format_and_seed_are_read_and_sent_as_given() {
+        let r = parse(SCHEMA_BODY).unwrap();
+        assert_eq!(r.seed, Some(-42));
+        let f = r.response_format.as_ref().unwrap();
+        assert_eq!(f.param, "response_format");
+        assert!(
+            matches!(&f.kind, ResponseFormatKind::JsonSchema { name, strict: Some(true), schema: Some(_), .. } if name == "city")
+        );
+        let mut dropped = Vec::new();
+        let v: Value = serde_json::from_slice(&encode(&r, &opts(), &mut dropped).unwrap()).unwrap();
+        let given: Value = serde_json::from_slice(SCHEMA_BODY).unwrap();
+        assert_eq!(v["response_format"], given["response_format"]);
+        assert_eq!(v["seed"], -42);
+        assert!(dropped.is_empty());
+        for kind in ["text", "json_object"] {
+            let body =
+                format!(r#"{{"model":"m","messages":[],"response_format":{{"type":"{kind}"}}}}"#);
+            let r = parse(body.as_bytes()).unwrap();
+            let v: Value =
+                serde_json::from_slice(&encode(&r, &opts(), &mut dropped).unwrap()).unwrap();
+            assert_eq!(v["response_format"], serde_json::json!({ "type": kind }));
+            assert!(v.get("seed").is_none());
+        }
+    }
+
+    #[test]
+    fn bad_response_formats_name_the_field() {
+        let e =
+            parse(br#"{"model":"m","messages":[],"response_format":{"type":"xml"}}"#).unwrap_err();
+        assert_eq!(e.path, "response_format.type");
+        let e = parse(br#"{"model":"m","messages":[],"response_format":{"type":"json_schema"}}"#)
+            .unwrap_err();
+        assert_eq!(e.path, "response_format.json_schema");
+        let e = parse(
+            br#"{"model":"m","messages":[],"response_format":{"type":"json_schema","json_schema":{"schema":{}}}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(e.path, "response_format.json_schema.name");
     }
 }

@@ -8,6 +8,8 @@
 //!   as input items (what a stored conversation is made of).
 //! - `stream`: canonical stream events -> the Responses event sequence, each event
 //!   with its `sequence_number`.
+//! - `passthrough`: the usage and stream status of Responses bodies an OpenAI
+//!   provider with `responses: true` gives, forwarded unchanged.
 //!
 //! A response's own identity (its `resp_…` id, `created_at`, and the request fields a
 //! response object echoes) is not in the canonical answer: the proxy makes one
@@ -17,6 +19,7 @@
 //! [`ChatResponse`]: super::model::ChatResponse
 //! [`Prepared`]: request::Prepared
 
+pub mod passthrough;
 pub mod request;
 pub mod response;
 pub mod stream;

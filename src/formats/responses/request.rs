@@ -12,7 +12,7 @@ use crate::formats::model::{
     ChatRequest, ContentPart, Effort, ImageSource, RawRef, Reasoning, Role, SystemPart, Tool,
     ToolChoice,
 };
-use crate::formats::openai::request::push_message;
+use crate::formats::openai::request::{push_message, response_format, InJsonSchema};
 use crate::formats::{
     from_json, from_json_with_unknown, missing, opt_cow_str, RawMembers, StrOrSeq, TranslateError,
 };
@@ -198,10 +198,20 @@ struct InText<'a> {
     verbosity: Option<&'a RawValue>,
 }
 
+/// `{"type": "text" | "json_object"}` or `{"type": "json_schema", "name", "schema",
+/// "strict", "description"}` (flat, unlike Chat Completions' `json_schema` object).
 #[derive(Deserialize)]
 struct InTextFormat<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    name: Option<Cow<'a, str>>,
+    #[serde(default, borrow, deserialize_with = "opt_cow_str")]
+    description: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    schema: Option<RawRef<'a>>,
+    #[serde(default)]
+    strict: Option<bool>,
 }
 
 // === wire -> canonical ===
@@ -239,8 +249,19 @@ pub fn parse<'a>(body: &'a [u8]) -> Result<ChatRequest<'a>, TranslateError> {
         out.reasoning = Some(Reasoning::Effort(e));
     }
     if let Some(text) = req.text {
-        if text.format.is_some_and(|f| f.kind != "text") {
-            out.dropped.push(Cow::Borrowed("text.format"));
+        if let Some(f) = text.format {
+            let schema = InJsonSchema {
+                name: f.name,
+                description: f.description,
+                schema: f.schema,
+                strict: f.strict,
+            };
+            out.response_format = Some(response_format(
+                &f.kind,
+                Some(schema),
+                "text.format",
+                "text.format",
+            )?);
         }
         if text.verbosity.is_some_and(|v| v.get() != "null") {
             out.dropped.push(Cow::Borrowed("text.verbosity"));
@@ -616,6 +637,7 @@ pub fn with_input(body: &[u8], items: &str) -> Result<Vec<u8>, TranslateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::formats::model::ResponseFormatKind;
 
     #[test]
     fn string_input_and_instructions() {
@@ -678,7 +700,14 @@ mod tests {
         assert_eq!(r.tool_choice, Some(ToolChoice::Named("get_weather".into())));
         assert_eq!(r.parallel_tool_calls, Some(false));
         assert_eq!(r.reasoning, Some(Reasoning::Effort(Effort::High)));
-        assert_eq!(r.dropped, ["text.format"]);
+        assert!(r.dropped.is_empty(), "{:?}", r.dropped);
+        match r.response_format.as_ref().map(|f| (&f.kind, f.param)) {
+            Some((ResponseFormatKind::JsonSchema { name, schema, .. }, "text.format")) => {
+                assert_eq!(name, "x");
+                assert_eq!(schema.as_ref().map(|s| s.0.get()), Some("{}"));
+            }
+            other => panic!("expected a json_schema format, got {other:?}"),
+        }
     }
 
     #[test]
