@@ -597,3 +597,176 @@ fn logs_show_reads_a_rotated_gzipped_file_and_tail_and_stats_read_the_access_log
         "{out}"
     );
 }
+
+// === logs tail --follow ===
+
+const TEAM_B_KEY: &str = "gw-plain-secret-0043";
+
+/// A child process killed and reaped when the test ends, whatever happens.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn tail_follow(args: &[&str]) -> Reaped {
+    Reaped(
+        common::bare_command(env!("CARGO_BIN_EXE_switchyard"))
+            .args(["logs", "tail", "--follow"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("runs"),
+    )
+}
+
+/// Every line the child prints, as it prints it.
+fn lines_of(child: &mut Reaped) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let out = child.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+fn request_id(line: &str) -> &str {
+    let rest = line.split_once("request_id=").map_or("", |(_, r)| r);
+    rest.split(' ').next().unwrap_or("")
+}
+
+#[test]
+fn logs_tail_follow_prints_new_matching_lines_as_requests_arrive_across_rotations() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    // Text lines of ~300 bytes: a rotation every few requests, gzipped (and the rotated
+    // file removed) while the follower may still be reading it.
+    let gw = Gateway::start(&format!(
+        "keys: [ {{ name: team-a, key: \"{GATEWAY_KEY}\" }}, {{ name: team-b, key: \"{TEAM_B_KEY}\" }} ]\n{}",
+        config(
+            &mock,
+            &format!(
+                "{{ min_free_bytes: 0, access: {{ path: '{}', rotate: {{ max_bytes: 2048, max_files: 100 }} }} }}",
+                path.display()
+            )
+        )
+    ));
+    let send = |id: &str, key: &str, model: &str| {
+        gw.post_raw(
+            "/v1/chat/completions",
+            chat(model, 5),
+            &[
+                ("x-request-id", id),
+                ("authorization", &format!("Bearer {key}")),
+            ],
+        )
+        .status
+    };
+    assert_eq!(send("pre-1", GATEWAY_KEY, "o"), 200);
+    assert_eq!(send("pre-2", TEAM_B_KEY, "o"), 200);
+    wait_for("pre-2 in the access log", || {
+        read(&path).contains("request_id=pre-2").then_some(())
+    });
+    let rotated_before = rotated_count(dir.path());
+
+    let d = dir.path().to_str().unwrap();
+    let mut child = tail_follow(&[
+        "-n", "1", "--key", "team-a", "--model", "o", "--status", "2xx", "--path", d,
+    ]);
+    let rx = lines_of(&mut child);
+    let next = |what: &str| {
+        rx.recv_timeout(PATIENCE)
+            .unwrap_or_else(|e| panic!("no line for {what}: {e}"))
+    };
+    // The last earlier line that matches (pre-2 is team-b's).
+    let first = next("the earlier line");
+    assert_eq!(request_id(&first), "pre-1", "{first}");
+
+    // Only team-a's 2xx answers for alias `o` match: not team-b's, not alias `a`'s, not a
+    // 404 for an unknown model.
+    let mut want = Vec::new();
+    for i in 0..40 {
+        let id = format!("live-{i}");
+        let (key, model, status) = match i % 4 {
+            0 => (GATEWAY_KEY, "o", 200),
+            1 => (TEAM_B_KEY, "o", 200),
+            2 => (GATEWAY_KEY, "a", 200),
+            _ => (GATEWAY_KEY, "nope", 404),
+        };
+        assert_eq!(send(&id, key, model), status, "{id}");
+        if i % 4 == 0 {
+            want.push(id);
+        }
+    }
+    // A last matching request: every line before it has been printed (or filtered) by the
+    // time its own line arrives.
+    assert_eq!(send("last", GATEWAY_KEY, "o"), 200);
+    want.push("last".to_string());
+    let mut got = Vec::new();
+    while got.last().map(String::as_str) != Some("last") {
+        let line = next(&format!("the line after {:?}", got.last()));
+        assert!(
+            line.contains("status=200") && line.contains("key=team-a"),
+            "{line}"
+        );
+        got.push(request_id(&line).to_string());
+    }
+    assert_eq!(got, want);
+    // The lines came across several size rotations.
+    assert!(
+        rotated_count(dir.path()) >= rotated_before + 3,
+        "{:?}",
+        files(dir.path())
+    );
+    drop(child);
+}
+
+fn rotated_count(dir: &Path) -> usize {
+    files(dir)
+        .iter()
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_str().unwrap();
+            n.starts_with("access.log.")
+        })
+        .count()
+}
+
+#[test]
+fn logs_tail_follow_stops_when_its_reader_goes_away() {
+    let mock = Mock::start();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("access.log");
+    let gw = Gateway::start(&config(
+        &mock,
+        &format!(
+            "{{ format: json, min_free_bytes: 0, access: {{ path: '{}' }} }}",
+            path.display()
+        ),
+    ));
+    assert_eq!(ask(&gw, "before").status, 200);
+    let d = dir.path().to_str().unwrap();
+    let mut child = tail_follow(&["-n", "0", "--status", "200", "--path", d]);
+    // `| head -1` that has already exited: the pipe has no reader.
+    drop(child.0.stdout.take());
+    // The next matching line fails to print, and `--follow` ends (rather than following
+    // forever into a closed pipe). Requests go on until then: the child may not have
+    // opened the file yet when the first ones are logged.
+    let mut n = 0;
+    let status = wait_for("the follower to exit", || {
+        n += 1;
+        assert_eq!(ask(&gw, &format!("after-{n}")).status, 200);
+        child.0.try_wait().unwrap()
+    });
+    assert!(status.success(), "{status:?}");
+}

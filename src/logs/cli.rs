@@ -12,7 +12,7 @@ use crate::config::Config;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, BufRead, BufReader, Read, Seek, Write};
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -564,70 +564,184 @@ impl Filter {
 
 fn tail(path: &Path, filter: &Filter, n: usize, follow: bool) -> Result<(), String> {
     let mut last: std::collections::VecDeque<String> = std::collections::VecDeque::new();
-    let r = each_line(path, |line| {
-        if parse_access(line).is_some_and(|f| filter.matches(&f)) {
+    let mut keep = |line: &str| {
+        if n > 0 && parse_access(line).is_some_and(|f| filter.matches(&f)) {
             if last.len() == n {
                 last.pop_front();
             }
-            if n > 0 {
-                last.push_back(line.to_string());
+            last.push_back(line.to_string());
+        }
+    };
+    let mut follower = None;
+    if follow {
+        // The rotated files, then the current one through the handle that goes on
+        // following it: no line written meanwhile is lost or printed twice. A log that
+        // does not exist yet is followed from its first line when it appears.
+        for f in rotated_files(path) {
+            if let Ok(reader) = open_lines(&f.path) {
+                for line in reader.split(b'\n').map_while(Result::ok) {
+                    keep(&String::from_utf8_lossy(&line));
+                }
             }
         }
-    });
-    if let Err(e) = r {
-        if !follow {
-            return Err(e);
-        }
+        let mut f = Follower::new(path);
+        f.poll(|line| {
+            keep(line);
+            true
+        });
+        follower = Some(f);
+    } else {
+        each_line(path, keep)?;
     }
     let mut out = io::stdout().lock();
     for l in last {
-        let _ = writeln!(out, "{l}");
+        if writeln!(out, "{l}").is_err() {
+            return Ok(());
+        }
     }
     let _ = out.flush();
-    if !follow {
+    let Some(mut follower) = follower else {
         return Ok(());
-    }
-    follow_file(path, |line| {
-        if parse_access(line).is_some_and(|f| filter.matches(&f)) {
-            let _ = writeln!(out, "{line}");
-            let _ = out.flush();
+    };
+    loop {
+        // Stdout closed (`| head`, the reader gone): stop instead of following forever.
+        let open = follower.poll(|line| {
+            if parse_access(line).is_some_and(|f| filter.matches(&f)) {
+                return writeln!(out, "{line}").and_then(|()| out.flush()).is_ok();
+            }
+            true
+        });
+        if !open {
+            return Ok(());
         }
-    })
+        std::thread::sleep(FOLLOW_POLL);
+    }
 }
 
-/// Prints lines appended to `path` from now on, reopening when it is rotated.
-fn follow_file(path: &Path, mut each: impl FnMut(&str)) -> Result<(), String> {
-    use std::os::unix::fs::MetadataExt;
-    let mut file: Option<(File, u64, u64)> = None; // (file, inode, offset)
-    let mut partial = Vec::new();
-    loop {
-        if file.is_none() {
-            if let Ok(mut f) = File::open(path) {
-                let meta = f.metadata().map_err(|e| e.to_string())?;
-                let end = f.seek(io::SeekFrom::End(0)).map_err(|e| e.to_string())?;
-                file = Some((f, meta.ino(), end));
+/// How often `--follow` looks for new lines.
+const FOLLOW_POLL: Duration = Duration::from_millis(100);
+
+/// Reads the lines appended to a log file, across size rotation (the path renamed
+/// away and a new file created in its place), truncation and an external logrotate.
+struct Follower {
+    path: PathBuf,
+    /// The open file and its inode; `None` while the path does not exist.
+    file: Option<(File, u64)>,
+    /// Bytes read so far from `file`.
+    offset: u64,
+    /// The start of a line whose end is not written yet.
+    partial: Vec<u8>,
+    /// The highest rotation sequence number when `file` was opened: the files rotated
+    /// after it are `file` itself, then any that came and went between two polls.
+    floor: Option<u64>,
+}
+
+impl Follower {
+    /// From the first line of the file at `path` (if there is one now).
+    fn new(path: &Path) -> Follower {
+        let mut f = Follower {
+            path: path.to_path_buf(),
+            file: None,
+            offset: 0,
+            partial: Vec::new(),
+            floor: None,
+        };
+        f.open();
+        f
+    }
+
+    fn open(&mut self) {
+        use std::os::unix::fs::MetadataExt;
+        self.floor = rotated_files(&self.path).iter().map(|r| r.seq).max();
+        self.file = File::open(&self.path)
+            .ok()
+            .and_then(|f| Some((f.metadata().ok()?.ino(), f)))
+            .map(|(ino, f)| (f, ino));
+        self.offset = 0;
+        self.partial.clear();
+    }
+
+    /// Calls `each` with every whole line written since the last call; `each` returns
+    /// false to stop. Returns false when `each` did.
+    fn poll(&mut self, mut each: impl FnMut(&str) -> bool) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        loop {
+            if self.file.is_none() {
+                self.open();
             }
-        }
-        if let Some((f, ino, off)) = &mut file {
+            let Some((f, ino)) = &mut self.file else {
+                return true;
+            };
+            let ino = *ino;
             let mut buf = Vec::new();
             let _ = f.read_to_end(&mut buf);
-            *off += buf.len() as u64;
-            partial.extend_from_slice(&buf);
-            while let Some(i) = partial.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = partial.drain(..=i).collect();
-                each(String::from_utf8_lossy(&line).trim_end());
+            self.offset += buf.len() as u64;
+            self.partial.extend_from_slice(&buf);
+            while let Some(i) = memchr::memchr(b'\n', &self.partial) {
+                let line: Vec<u8> = self.partial.drain(..=i).collect();
+                if !each(String::from_utf8_lossy(&line).trim_end()) {
+                    return false;
+                }
             }
-            // Rotated (a new file at the path) or truncated: read the new one from the
-            // start.
-            let moved = std::fs::metadata(path).map_or(true, |m| m.ino() != *ino || m.len() < *off);
-            if moved && buf.is_empty() {
-                file = File::open(path).ok().and_then(|f| {
-                    let ino = f.metadata().ok()?.ino();
-                    Some((f, ino, 0))
-                });
+            // Moved away (rotated), removed, or truncated. The old file was read to its
+            // end above (a rotated file gets no more lines); then come the files rotated
+            // since (when rotation is faster than polling), and the one now at the path
+            // from its start, or the wait for one to appear.
+            let now = std::fs::metadata(&self.path).ok();
+            let moved = now
+                .as_ref()
+                .is_none_or(|m| m.ino() != ino || m.len() < self.offset);
+            if !moved {
+                return true;
+            }
+            if !buf.is_empty() {
+                // Written to before the move: read on to its end first.
+                continue;
+            }
+            if now.as_ref().is_none_or(|m| m.ino() != ino)
+                && !self.read_rotated_since(ino, &mut each)
+            {
+                return false;
+            }
+            self.file = None;
+            self.open();
+            if self.file.is_none() {
+                return true;
             }
         }
-        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+impl Follower {
+    /// The rotated files newer than the one just read to its end (inode `ino`), whole;
+    /// false when `each` stopped.
+    fn read_rotated_since(&self, ino: u64, each: &mut impl FnMut(&str) -> bool) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let mut newer: Vec<_> = rotated_files(&self.path)
+            .into_iter()
+            .filter(|r| self.floor.is_none_or(|f| r.seq > f))
+            .collect();
+        // Plain and gzipped at once while the gzip thread renames: one of each sequence.
+        newer.dedup_by_key(|r| r.seq);
+        // The first is the file just read, renamed; found by inode while not gzipped yet.
+        let ours = newer
+            .iter()
+            .position(|r| std::fs::metadata(&r.path).is_ok_and(|m| m.ino() == ino))
+            .unwrap_or(0);
+        for r in newer.iter().skip(ours + 1) {
+            let reader = open_lines(&r.path).or_else(|_| {
+                let mut gz = r.path.as_os_str().to_owned();
+                gz.push(".gz");
+                open_lines(Path::new(&gz))
+            });
+            let Ok(reader) = reader else { continue };
+            for line in reader.split(b'\n').map_while(Result::ok) {
+                if !each(String::from_utf8_lossy(&line).trim_end()) {
+                    return false;
+                }
+            }
+        }
+        true
     }
 }
 
@@ -781,6 +895,77 @@ mod tests {
         };
         assert!(!filter.matches(&f));
         assert!(filter.matches(&parse_access(t).unwrap()));
+    }
+
+    #[test]
+    fn the_follower_reads_across_rotation_removal_and_truncation() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("access.log");
+        let append = |p: &Path, s: &str| {
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+                .unwrap();
+            f.write_all(s.as_bytes()).unwrap();
+        };
+        let read = |f: &mut Follower| {
+            let mut v = Vec::new();
+            f.poll(|l| {
+                v.push(l.to_string());
+                true
+            });
+            v
+        };
+        // Not there yet: followed from its first line once it appears.
+        let mut f = Follower::new(&path);
+        assert!(read(&mut f).is_empty());
+        append(&path, "a\nb\npart");
+        assert_eq!(read(&mut f), ["a", "b"]);
+        append(&path, "ial\n");
+        assert_eq!(read(&mut f), ["partial"]);
+        // Size rotation: the last lines of the old file, then the new file from its start.
+        append(&path, "c\n");
+        std::fs::rename(&path, dir.path().join("access.log.1")).unwrap();
+        append(&path, "d\n");
+        assert_eq!(read(&mut f), ["c", "d"]);
+        // Removed, then created again (the window between rename and create).
+        std::fs::remove_file(&path).unwrap();
+        assert!(read(&mut f).is_empty());
+        append(&path, "e\n");
+        assert_eq!(read(&mut f), ["e"]);
+        // Truncated in place (copytruncate).
+        append(&path, "f\n");
+        assert_eq!(read(&mut f), ["f"]);
+        std::fs::write(&path, "g\n").unwrap();
+        assert_eq!(read(&mut f), ["g"]);
+        // Rotations faster than polling: the file read last, then every file rotated
+        // since (one already gzipped), then the current one.
+        let rotated = |seq: u64| {
+            dir.path()
+                .join(format!("access.log.20261202T101530Z.{seq}"))
+        };
+        append(&path, "r1\n");
+        std::fs::rename(&path, rotated(1)).unwrap();
+        append(&path, "r2\n");
+        std::fs::rename(&path, rotated(2)).unwrap();
+        crate::logs::file::gzip(&rotated(2)).unwrap();
+        append(&path, "r3\n");
+        std::fs::rename(&path, rotated(3)).unwrap();
+        append(&path, "r4\n");
+        assert_eq!(read(&mut f), ["r1", "r2", "r3", "r4"]);
+        append(&path, "r5\n");
+        std::fs::rename(&path, rotated(4)).unwrap();
+        append(&path, "r6\n");
+        assert_eq!(read(&mut f), ["r5", "r6"]);
+        // `each` returning false stops the poll.
+        append(&path, "h\ni\n");
+        let mut n = 0;
+        assert!(!f.poll(|_| {
+            n += 1;
+            false
+        }));
+        assert_eq!(n, 1);
     }
 
     #[test]
