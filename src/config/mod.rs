@@ -454,6 +454,7 @@ impl Config {
                         http2_max_streams: None,
                         catalog_provider: None,
                         preset: Some(preset.name().to_string()),
+                        responses: false,
                     },
                 );
             }
