@@ -416,18 +416,7 @@ impl Config {
                         kind: name.to_string(),
                         base_url: Some(env(url_var).unwrap_or_else(|| default_url.into())),
                         api_key: Some(key),
-                        anthropic_version: None,
-                        api_version: None,
-                        auth: None,
-                        responses: false,
-                        max_tokens: None,
-                        addresses: Vec::new(),
-                        health_check: None,
-                        timeouts: RawTimeouts::default(),
-                        http2: false,
-                        http2_max_streams: None,
-                        catalog_provider: None,
-                        preset: None,
+                        ..RawProvider::default()
                     },
                 );
             }
@@ -441,20 +430,9 @@ impl Config {
                     preset.name().to_string(),
                     RawProvider {
                         kind: Format::OpenAi.name().to_string(),
-                        base_url: None,
                         api_key: Some(format!("${{{var}}}")),
-                        anthropic_version: None,
-                        api_version: None,
-                        auth: None,
-                        max_tokens: None,
-                        addresses: Vec::new(),
-                        health_check: None,
-                        timeouts: RawTimeouts::default(),
-                        http2: false,
-                        http2_max_streams: None,
-                        catalog_provider: None,
                         preset: Some(preset.name().to_string()),
-                        responses: false,
+                        ..RawProvider::default()
                     },
                 );
             }

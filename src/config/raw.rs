@@ -168,7 +168,7 @@ pub struct RawServer {
     pub graceful_shutdown_timeout_seconds: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct RawProvider {
     #[serde(rename = "type")]
