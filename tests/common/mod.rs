@@ -125,23 +125,31 @@ impl Drop for Mock {
     }
 }
 
-/// A free loopback port, never one handed out before in this test process: the OS
-/// can return the same free port to two calls made before either is bound (a
-/// gateway's data and admin ports, or two parallel tests), and a test then talks to
-/// the wrong listener.
+/// A free loopback port below the kernel's ephemeral range, never one handed out
+/// before in this test process. Below the range, because a port the OS hands out
+/// (`bind(:0)` by the mock, or a connection's source port) can land on one we picked
+/// but had not bound yet: Redis then fails to bind and the test talks to the mock.
+/// Never twice, because two calls made before either is bound (a gateway's data and
+/// admin ports, or two parallel tests) would otherwise get the same port.
 pub fn free_port() -> u16 {
     static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
-    loop {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("free port");
-        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
-        if !given.contains(&port) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .filter(|&low| low > 11_000)
+        .unwrap_or(32_768);
+    let (first, span) = (10_000u32, u32::from(ephemeral_low) - 10_000);
+    let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+    // Start where this process's id points, so test binaries run side by side start apart.
+    let start = std::process::id().wrapping_mul(2_654_435_761) % span;
+    for i in 0..span {
+        let port = (first + (start + given.len() as u32 * 7 + i) % span) as u16;
+        if !given.contains(&port) && TcpListener::bind(("127.0.0.1", port)).is_ok() {
             given.push(port);
             return port;
         }
     }
+    panic!("no free loopback port below {ephemeral_low}");
 }
 
 /// `program` with an empty environment, except `LLVM_PROFILE_FILE` when set, so a
@@ -483,6 +491,16 @@ impl Redis {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "redis-server exited ({status}) on port {}: taken?",
+                    self.port
+                );
+            }
             if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
                 use std::io::Write;
                 let mut buf = [0u8; 7];
