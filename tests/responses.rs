@@ -589,3 +589,142 @@ fn previous_response_id_across_two_gateways_sharing_redis() {
         assert_eq!(get(&a, KEY_A, &id, false).status, 404);
     }
 }
+
+/// A TCP relay in front of Redis that, while closed, holds the write of a stored
+/// response (a `SET` carrying a `resp_…` id) until it is opened again: a test can
+/// then see what the client got while the gateway's store was in flight.
+struct StoreGate {
+    port: u16,
+    state: std::sync::Arc<(std::sync::Mutex<(bool, bool)>, std::sync::Condvar)>,
+}
+
+impl StoreGate {
+    fn start(redis: &Redis) -> StoreGate {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind(("127.0.0.1", free_port())).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let upstream = redis.port;
+        // (closed, holding)
+        let state = std::sync::Arc::new((
+            std::sync::Mutex::new((false, false)),
+            std::sync::Condvar::new(),
+        ));
+        let shared = state.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                let server = std::net::TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                let (mut back_from, mut back_to) =
+                    (server.try_clone().unwrap(), client.try_clone().unwrap());
+                std::thread::spawn(move || std::io::copy(&mut back_from, &mut back_to));
+                let (mut from, mut to, gate) = (client, server, shared.clone());
+                std::thread::spawn(move || {
+                    let mut buf = vec![0u8; 64 * 1024];
+                    while let Ok(n @ 1..) = from.read(&mut buf) {
+                        let chunk = &buf[..n];
+                        let is_store = |c: &[u8]| {
+                            c.windows(7).any(|w| w == b"\r\nSET\r\n")
+                                && c.windows(5).any(|w| w == b"resp_")
+                        };
+                        let (lock, cv) = &*gate;
+                        let mut g = lock.lock().unwrap();
+                        if g.0 && is_store(chunk) {
+                            g.1 = true;
+                            cv.notify_all();
+                            while g.0 {
+                                g = cv.wait(g).unwrap();
+                            }
+                        }
+                        drop(g);
+                        if to.write_all(chunk).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        StoreGate { port, state }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn set_closed(&self, closed: bool) {
+        let (lock, cv) = &*self.state;
+        *lock.lock().unwrap() = (closed, false);
+        cv.notify_all();
+    }
+
+    /// Whether a store write arrived (and is held) within 20 s.
+    fn wait_held(&self) -> bool {
+        let (lock, cv) = &*self.state;
+        let g = lock.lock().unwrap();
+        let (g, _) = cv
+            .wait_timeout_while(g, std::time::Duration::from_secs(20), |g| !g.1)
+            .unwrap();
+        g.1
+    }
+}
+
+/// A client that has its answer can continue it at once on another instance: the
+/// gateway stores the response before the client gets the last byte (plain: the
+/// body; streamed: `response.completed`). Redis writes are held at a gate to make
+/// the order visible: the answer must not arrive while its store is held.
+#[test]
+fn the_answer_arrives_only_after_it_is_stored() {
+    let redis = Redis::start();
+    let gate = StoreGate::start(&redis);
+    let mock = Mock::start();
+    let state = |url: String| format!("state:\n  redis: {{ url: \"{url}\", timeout_ms: 20000 }}\n");
+    let a = Gateway::start(&config(&mock, &state(gate.url())));
+    let b = Gateway::start(&config(&mock, &state(redis.url())));
+    for gw in [&a, &b] {
+        gw.log_with("thinking memo: Redis at");
+    }
+    for model in PROVIDERS {
+        for stream in [false, true] {
+            gate.set_closed(true);
+            let (tx, rx) = std::sync::mpsc::channel();
+            let base = a.base();
+            let body = json!({"model": model, "input": "Remember 7.", "stream": stream});
+            std::thread::spawn(move || {
+                let r: Reply = client()
+                    .post(format!("{base}/v1/responses"))
+                    .header("authorization", format!("Bearer {KEY_A}"))
+                    .body(serde_json::to_vec(&body).unwrap())
+                    .send()
+                    .unwrap()
+                    .into();
+                let _ = tx.send(r);
+            });
+            assert!(
+                gate.wait_held(),
+                "{model} stream={stream}: no store reached Redis"
+            );
+            // Time for a wrongly ordered gateway to deliver (none is needed otherwise).
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            assert!(
+                rx.try_recv().is_err(),
+                "{model} stream={stream}: the client had its answer before it was stored"
+            );
+            gate.set_closed(false);
+            let first = rx.recv_timeout(std::time::Duration::from_secs(20)).unwrap();
+            assert_eq!(first.status, 200, "{}", first.text());
+            let id = match stream {
+                false => first.json()["id"].as_str().unwrap().to_string(),
+                true => {
+                    let (names, snap) = accumulate(&first);
+                    assert_eq!(names.last().map(String::as_str), Some("response.completed"));
+                    snap["id"].as_str().unwrap().to_string()
+                }
+            };
+            let r = post(
+                &b,
+                KEY_A,
+                &json!({"model": model, "input": "Which number?", "previous_response_id": id}),
+            );
+            assert_eq!(r.status, 200, "{model} stream={stream}: {}", r.text());
+            assert!(mock.last_body().to_string().contains("echo: Remember 7."));
+        }
+    }
+}

@@ -13,7 +13,7 @@ use super::error::GatewayError;
 use super::scrub::write_body;
 use super::Gateway;
 use crate::config::Provider;
-use crate::formats::model::{ChatRequest, ErrorKind};
+use crate::formats::model::{ChatRequest, ChatResponse, ErrorKind};
 use crate::formats::stream::{StreamObserver, StreamTranslator};
 use crate::formats::{self, ApiFormat, EncodeOptions};
 use crate::metrics;
@@ -491,6 +491,7 @@ impl Gateway {
             out
         };
         ctx.usage_complete = true;
+        self.store_answered(ctx).await;
         let ttft = started.elapsed();
         let extra = self.provider_headers(ctx, provider, &a.dropped, upstream_id);
         let extra: Vec<(&str, &str)> = extra.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -543,6 +544,8 @@ impl Gateway {
         let mut committed = false;
         let mut broken = false;
         let mut ttft = Duration::ZERO;
+        // `ctx.answer` was put together when the stream ended, before its last write.
+        let mut answered = false;
         // Reused for every chunk and sized by the largest one (events are usually a
         // few hundred bytes): a fresh 4 KB buffer per chunk cost ~8 KB per open stream.
         let mut out: Vec<u8> = Vec::new();
@@ -676,6 +679,13 @@ impl Gateway {
                 held.append(&mut out);
                 out = std::mem::take(&mut held);
             }
+            if ended && !broken && status.done && status.error.is_none() {
+                if ctx.collect_answer {
+                    ctx.answer = assembled_answer(&mut observer, &mut translator);
+                    answered = true;
+                }
+                self.store_answered(ctx).await;
+            }
             if !out.is_empty() {
                 // A copy (`out` keeps its capacity for the next chunk), scrubbed.
                 let data = self.scrub.bytes(out.clone());
@@ -699,12 +709,8 @@ impl Gateway {
             (_, Some(t)) => (t.usage(), t.status().done),
             _ => Default::default(),
         };
-        if ctx.collect_answer {
-            ctx.answer = match (&mut observer, &mut translator) {
-                (Some(o), _) => o.take_answer(),
-                (_, Some(t)) => t.take_answer(),
-                _ => None,
-            };
+        if ctx.collect_answer && !answered {
+            ctx.answer = assembled_answer(&mut observer, &mut translator);
         }
         ctx.record_usage(usage);
         // A client that left after the provider's last event still got a full count.
@@ -747,6 +753,18 @@ impl Gateway {
 /// Pass-through: copies the whole SSE events in `events` to `out`, each after the
 /// observer read it, up to the first one a client could not read (not UTF-8, or not
 /// what the format allows); says why it stopped there.
+/// The stream's answer, put together by whichever of the two relayed it.
+fn assembled_answer(
+    observer: &mut Option<StreamObserver>,
+    translator: &mut Option<StreamTranslator>,
+) -> Option<ChatResponse> {
+    match (observer, translator) {
+        (Some(o), _) => o.take_answer(),
+        (_, Some(t)) => t.take_answer(),
+        _ => None,
+    }
+}
+
 fn relay_events(o: &mut StreamObserver, events: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let mut rest = events;
     while !rest.is_empty() {

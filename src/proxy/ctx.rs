@@ -38,6 +38,10 @@ pub struct RequestCtx {
     /// A Responses-API request's response id, creation time and echoed fields, for
     /// the encoders (`crate::proxy::responses`).
     pub responses: Option<Box<crate::formats::responses::Meta>>,
+    /// A Responses request to keep once its answer is complete: the attempt loop
+    /// stores it before the client gets the last byte, so a continuation sent at once
+    /// (to any instance) finds it.
+    pub(super) responses_store: Option<Box<super::responses::PendingStore>>,
     /// A Responses request whose `previous_response_id` the gateway did not store:
     /// only a Responses pass-through provider (`responses: true`), which may hold it,
     /// is tried.
@@ -84,6 +88,7 @@ impl RequestCtx {
             limited: None,
             cache: None,
             collect_answer: false,
+            responses_store: None,
             remember_thinking: false,
             answer: None,
             responses: None,

@@ -15,7 +15,10 @@
 //! 5. the body stages (allowlist, limits, cache), routing and the attempt loop, as
 //!    for every API;
 //! 6. unless `store: false`, the complete answer (`ctx.answer`) is stored with the
-//!    conversation ([`crate::responses_store`]) before the request ends.
+//!    conversation ([`crate::responses_store`]) as soon as it is complete and before
+//!    the client gets its last byte ([`Gateway::store_answered`], called by the
+//!    attempt loop; a cache hit is stored before it is replayed), so a continuation
+//!    the client sends right away, to any instance, finds it.
 //!
 //! `GET /v1/responses/{id}` returns a stored response object, `DELETE` removes it;
 //! both after the header stages, scoped to the caller's key.
@@ -44,6 +47,23 @@ use crate::responses_store::Stored;
 use crate::routing::RequestFacts;
 use pingora_error::Error;
 use pingora_proxy::Session;
+
+/// What storing a response needs besides its answer and [`Meta`].
+pub(super) struct PendingStore {
+    tenant: String,
+    /// The whole conversation's input items (stored ones first).
+    items: String,
+}
+
+impl std::fmt::Debug for PendingStore {
+    /// The conversation is the client's content: its size only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingStore")
+            .field("tenant", &self.tenant)
+            .field("items_bytes", &self.items.len())
+            .finish()
+    }
+}
 
 /// 404 naming the response id.
 fn not_found(id: &str) -> GatewayError {
@@ -115,14 +135,16 @@ impl Gateway {
             max_output_tokens: prep.max_output_tokens,
         };
         if let Flow::Reply(answer) = self.pipeline.on_request(&request, ctx).await? {
-            self.reply_response(session, ctx, &answer, &meta).await?;
             if prep.store {
                 self.store_response(&tenant, &meta, &items, &answer).await;
             }
-            return Ok(());
+            return self.reply_response(session, ctx, &answer, &meta).await;
         }
-        // After the cache stage, which sets it for its own needs.
-        ctx.collect_answer |= prep.store;
+        if prep.store {
+            // After the cache stage, which sets it for its own needs.
+            ctx.collect_answer = true;
+            ctx.responses_store = Some(Box::new(PendingStore { tenant, items }));
+        }
         let facts = RequestFacts {
             stream: ctx.stream,
             input_tokens: body.len() as u64 / 4,
@@ -142,13 +164,19 @@ impl Gateway {
             return Err(not_found(id));
         }
         self.attempt_loop(session, ctx, ApiFormat::Responses, &body, &prep.model, plan)
-            .await?;
-        if prep.store && ctx.status == 200 && ctx.usage_complete && !ctx.client_gone {
-            if let Some(answer) = ctx.answer.as_ref() {
-                self.store_response(&tenant, &meta, &items, answer).await;
-            }
+            .await
+    }
+
+    /// Keeps the response the attempt loop just completed (`ctx.answer`), when the
+    /// request asked for it; called before the client gets the last byte.
+    pub(super) async fn store_answered(&self, ctx: &mut RequestCtx) {
+        let Some(pending) = ctx.responses_store.take() else {
+            return;
+        };
+        if let (Some(meta), Some(answer)) = (ctx.responses.as_deref(), ctx.answer.as_ref()) {
+            self.store_response(&pending.tenant, meta, &pending.items, answer)
+                .await;
         }
-        Ok(())
     }
 
     /// Keeps a finished response and its conversation.
