@@ -750,9 +750,6 @@ impl Gateway {
     }
 }
 
-/// Pass-through: copies the whole SSE events in `events` to `out`, each after the
-/// observer read it, up to the first one a client could not read (not UTF-8, or not
-/// what the format allows); says why it stopped there.
 /// The stream's answer, put together by whichever of the two relayed it.
 fn assembled_answer(
     observer: &mut Option<StreamObserver>,
@@ -765,6 +762,9 @@ fn assembled_answer(
     }
 }
 
+/// Pass-through: copies the whole SSE events in `events` to `out`, each after the
+/// observer read it, up to the first one a client could not read (not UTF-8, or not
+/// what the format allows); says why it stopped there.
 fn relay_events(o: &mut StreamObserver, events: &[u8], out: &mut Vec<u8>) -> Result<(), String> {
     let mut rest = events;
     while !rest.is_empty() {
