@@ -6,6 +6,7 @@
 //! it has no authentication.
 
 use crate::cache::Cache;
+use crate::responses_store::ResponseStore;
 use crate::upstream::Upstreams;
 use async_trait::async_trait;
 use pingora_core::apps::http_app::ServeHttp;
@@ -15,6 +16,8 @@ use std::sync::Arc;
 pub struct AdminApp {
     pub upstreams: Arc<Upstreams>,
     pub cache: Option<Arc<Cache>>,
+    /// Its figures are brought up to date before `/metrics` renders.
+    pub responses: Arc<ResponseStore>,
 }
 
 fn response(status: u16, content_type: &str, body: Vec<u8>) -> http::Response<Vec<u8>> {
@@ -50,7 +53,11 @@ impl ServeHttp for AdminApp {
                     )
                 }
             }
-            "/metrics" => response(200, "text/plain; version=0.0.4", crate::metrics::render()),
+            "/metrics" => {
+                // Expiries happen without a request to publish them.
+                self.responses.publish();
+                response(200, "text/plain; version=0.0.4", crate::metrics::render())
+            }
             _ => response(
                 404,
                 "text/plain",

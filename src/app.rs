@@ -58,6 +58,7 @@ pub fn add_services(
         ));
     }
     let gateway = proxy::Gateway::new(router, upstreams.clone(), &limiter, cache.as_ref());
+    let responses = gateway.responses_store();
     if let Some(link) = gateway.memo_redis_link() {
         server.add_service(background_service(
             "redis thinking memo",
@@ -73,6 +74,7 @@ pub fn add_services(
             admin::AdminApp {
                 upstreams: upstreams.clone(),
                 cache: cache.clone(),
+                responses,
             },
         );
         admin.add_tcp(addr);

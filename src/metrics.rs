@@ -111,6 +111,23 @@ pub static CACHE_EVICTIONS: LazyLock<IntCounterVec> = LazyLock::new(|| {
     .expect("metric registers once")
 });
 
+pub static RESPONSES_STORED_BYTES: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "switchyard_responses_stored_bytes",
+        "Bytes of stored /v1/responses responses held in process, keys included \
+         (bounded by state.responses_max_bytes; with state.redis only those Redis could not take)"
+    )
+    .expect("metric registers once")
+});
+
+pub static RESPONSES_STORED: LazyLock<IntGauge> = LazyLock::new(|| {
+    register_int_gauge!(
+        "switchyard_responses_stored",
+        "Stored /v1/responses responses held in process"
+    )
+    .expect("metric registers once")
+});
+
 pub static IN_FLIGHT: LazyLock<IntGauge> = LazyLock::new(|| {
     register_int_gauge!(
         "switchyard_requests_in_flight",
@@ -241,6 +258,8 @@ pub fn init() {
     LazyLock::force(&CACHE_REQUESTS);
     LazyLock::force(&CACHE_BYTES);
     LazyLock::force(&CACHE_EVICTIONS);
+    LazyLock::force(&RESPONSES_STORED_BYTES);
+    LazyLock::force(&RESPONSES_STORED);
     LazyLock::force(&GENAI_TOKENS);
     LazyLock::force(&GENAI_DURATION);
     LazyLock::force(&GENAI_TTFT);

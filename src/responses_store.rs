@@ -6,21 +6,24 @@
 //! input, history included, then the output items). It is kept per gateway key (a
 //! key never reads another's) for `state.responses_ttl_seconds`.
 //!
-//! Without `state.redis` it lives in process, bounded in bytes ([`MAX_BYTES`]; the
-//! least used go first). With it, it lives in Redis (`P:resp:{key}:{id}`, `PX` the
-//! TTL), so any instance can continue or delete it and no instance holds a copy that
-//! another deleted. Redis errors are counted in `switchyard_state_errors_total`; a
-//! response Redis could not take is kept in process instead (this instance can
-//! still continue it), and lookups fall back to that copy.
+//! Without `state.redis` it lives in process, bounded in bytes
+//! (`state.responses_max_bytes`; the least recently used go first). With it, it
+//! lives in Redis (`P:resp:{key}:{id}`, `PX` the TTL), so any instance can continue
+//! or delete it and no instance holds a copy that another deleted. Redis errors are
+//! counted in `switchyard_state_errors_total`; a response Redis could not take is
+//! kept in process instead (this instance can still continue it), and lookups fall
+//! back to that copy.
+//!
+//! The bytes and entries held in process are `switchyard_responses_stored_bytes`
+//! and `switchyard_responses_stored`, published after every change and on scrape
+//! ([`ResponseStore::publish`]).
 
+use crate::metrics;
 use crate::state::redis::RedisLink;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-
-/// In-process bound on stored responses, keys included.
-pub const MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 /// One stored response.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,28 +67,77 @@ impl Stored {
 }
 
 pub struct ResponseStore {
-    /// (gateway key name, response id) -> the stored response; unused with Redis.
+    /// (gateway key name, response id) -> the stored response; with Redis only those
+    /// Redis could not take.
     local: moka::sync::Cache<(String, String), Arc<Stored>>,
+    /// One change at a time: insert or remove, then the maintenance that evicts what
+    /// an insert pushed over the bound, then the figures, so the gauge never shows
+    /// more than the bound.
+    changing: Mutex<()>,
     /// The shared store and its key prefix.
     redis: Option<(Arc<RedisLink>, String)>,
     ttl: Duration,
 }
 
 impl ResponseStore {
-    /// `redis`: the link to keep responses in instead of the process.
-    pub fn new(ttl: Duration, redis: Option<Arc<RedisLink>>) -> Self {
+    /// `max_bytes`: the in-process bound, keys included; `redis`: the link to keep
+    /// responses in instead of the process.
+    pub fn new(ttl: Duration, max_bytes: u64, redis: Option<Arc<RedisLink>>) -> Self {
         ResponseStore {
             local: moka::sync::Cache::builder()
-                .max_capacity(MAX_BYTES)
+                .max_capacity(max_bytes)
                 .weigher(|k: &(String, String), v: &Arc<Stored>| v.weight(k))
                 .time_to_live(ttl)
+                // The newest response is the one a client continues next. moka's
+                // default (TinyLFU admission) turns a new entry away once the store
+                // is full of entries read as often, which for stored responses (each
+                // read about once) is every new one.
+                .eviction_policy(moka::policy::EvictionPolicy::lru())
                 .build(),
+            changing: Mutex::new(()),
             redis: redis.map(|l| {
                 let prefix = format!("{}:resp:", l.config().key_prefix);
                 (l, prefix)
             }),
             ttl,
         }
+    }
+
+    /// Runs moka's pending maintenance (evictions, expiries) and publishes the
+    /// bytes and entries held in process; `/metrics` calls it before rendering.
+    pub fn publish(&self) {
+        let _one = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        self.settle();
+    }
+
+    /// [`Self::publish`] with `changing` held.
+    fn settle(&self) {
+        self.local.run_pending_tasks();
+        let bytes = self.local.weighted_size();
+        metrics::RESPONSES_STORED_BYTES.set(i64::try_from(bytes).unwrap_or(i64::MAX));
+        let entries = self.local.entry_count();
+        metrics::RESPONSES_STORED.set(i64::try_from(entries).unwrap_or(i64::MAX));
+    }
+
+    fn insert_local(&self, tenant: &str, id: &str, stored: Stored) {
+        let _one = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        self.local
+            .insert((tenant.to_string(), id.to_string()), Arc::new(stored));
+        // Evicts at once what the insert pushed over the bound (moka batches its
+        // maintenance otherwise, and the bound would lag behind by a batch).
+        self.settle();
+    }
+
+    fn remove_local(&self, tenant: &str, id: &str) -> bool {
+        let _one = self.changing.lock().unwrap_or_else(|e| e.into_inner());
+        let found = self
+            .local
+            .remove(&(tenant.to_string(), id.to_string()))
+            .is_some();
+        if found {
+            self.settle();
+        }
+        found
     }
 
     fn redis_key(prefix: &str, tenant: &str, id: &str) -> String {
@@ -96,8 +148,7 @@ impl ResponseStore {
     /// answer can continue it at once on any instance.
     pub async fn put(&self, tenant: &str, id: &str, stored: Stored) {
         let Some((link, prefix)) = &self.redis else {
-            self.local
-                .insert((tenant.to_string(), id.to_string()), Arc::new(stored));
+            self.insert_local(tenant, id, stored);
             return;
         };
         let mut cmd = redis::cmd("SET");
@@ -109,8 +160,7 @@ impl ResponseStore {
             Ok(()) => link.recovered(),
             Err(e) => {
                 link.record_error("responses_set", &e);
-                self.local
-                    .insert((tenant.to_string(), id.to_string()), Arc::new(stored));
+                self.insert_local(tenant, id, stored);
             }
         }
     }
@@ -134,16 +184,10 @@ impl ResponseStore {
 
     /// Removes a stored response; whether there was one.
     pub async fn delete(&self, tenant: &str, id: &str) -> bool {
+        let local = self.remove_local(tenant, id);
         let Some((link, prefix)) = &self.redis else {
-            return self
-                .local
-                .remove(&(tenant.to_string(), id.to_string()))
-                .is_some();
+            return local;
         };
-        let local = self
-            .local
-            .remove(&(tenant.to_string(), id.to_string()))
-            .is_some();
         let cmd = redis::Cmd::del(Self::redis_key(prefix, tenant, id));
         match link.query::<u64>(&cmd).await {
             Ok(n) => n > 0 || local,
@@ -168,7 +212,7 @@ mod tests {
 
     #[test]
     fn kept_per_key_and_deleted() {
-        let s = ResponseStore::new(Duration::from_secs(60), None);
+        let s = ResponseStore::new(Duration::from_secs(60), 1 << 20, None);
         let stored = Stored {
             response: r#"{"id":"resp_1"}"#.into(),
             items: "[]".into(),
@@ -191,17 +235,28 @@ mod tests {
     }
 
     #[test]
-    fn bounded_in_bytes() {
-        let s = ResponseStore::new(Duration::from_secs(60), None);
-        let big = "x".repeat(1024 * 1024);
-        for i in 0..400 {
+    fn bounded_in_bytes_and_the_newest_stay() {
+        const BOUND: u64 = 4 * 1024 * 1024;
+        let s = ResponseStore::new(Duration::from_secs(60), BOUND, None);
+        let big = "x".repeat(256 * 1024);
+        for i in 0..64 {
             let stored = Stored {
                 response: format!("\"{big}\""),
                 items: "[]".into(),
             };
             block_on(s.put("a", &format!("resp_{i}"), stored));
+            // Each put settles: never over the bound, not even for a moment.
+            assert!(s.local.weighted_size() <= BOUND, "after put {i}");
         }
-        s.local.run_pending_tasks();
-        assert!(s.local.weighted_size() <= MAX_BYTES);
+        // About 15 of 256 KiB fit: the latest ones, not the first.
+        let n = s.local.entry_count();
+        assert!((10..=16).contains(&n), "{n} entries");
+        for i in 64 - n..64 {
+            assert!(
+                block_on(s.get("a", &format!("resp_{i}"))).is_some(),
+                "resp_{i}"
+            );
+        }
+        assert_eq!(block_on(s.get("a", "resp_0")), None);
     }
 }

@@ -454,6 +454,71 @@ fn previous_response_id_continues_and_store_false_does_not_keep() {
     }
 }
 
+/// `state.responses_max_bytes` bounds what is kept in process: far more than fits
+/// goes in, the gauges stay within the bound, the newest response still continues
+/// and the oldest is gone (the least recently used go first).
+#[test]
+fn stored_responses_stay_within_responses_max_bytes() {
+    const BOUND: f64 = 1_048_576.0;
+    let mock = Mock::start();
+    let gw = Gateway::start(&config(&mock, "state: { responses_max_bytes: 1048576 }\n"));
+    // Each stored response holds its 64 KiB input and the echo of it (in the response
+    // object and again in the conversation): about 200 KiB, so about five fit, and
+    // thirty are six times the bound.
+    let pad = "lorem ipsum ".repeat(64 * 1024 / 12);
+    let mut ids = Vec::new();
+    for i in 0..30 {
+        let input = format!("turn {i:03} {pad}");
+        let r = post(&gw, KEY_A, &json!({"model": "oai/gpt-x", "input": input}));
+        assert_eq!(r.status, 200, "{}", r.text());
+        ids.push(r.json()["id"].as_str().unwrap().to_string());
+        let bytes = gw
+            .metric_value("switchyard_responses_stored_bytes")
+            .unwrap();
+        assert!(bytes <= BOUND, "after {i}: {bytes} bytes stored");
+    }
+    let bytes = gw
+        .metric_value("switchyard_responses_stored_bytes")
+        .unwrap();
+    let entries = gw.metric_value("switchyard_responses_stored").unwrap();
+    assert!(
+        bytes > BOUND / 2.0,
+        "the store should be full: {bytes} bytes"
+    );
+    assert!((2.0..=8.0).contains(&entries), "{entries} entries");
+
+    let newest = ids.last().unwrap();
+    let r = post(
+        &gw,
+        KEY_A,
+        &json!({"model": "oai/gpt-x", "input": "Which turn was that?", "previous_response_id": newest}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = mock.last_body().to_string();
+    assert!(
+        sent.contains("echo: turn 029 lorem"),
+        "the newest conversation was not sent"
+    );
+    assert!(sent.contains("Which turn was that?"));
+
+    let oldest = &ids[0];
+    let r = post(
+        &gw,
+        KEY_A,
+        &json!({"model": "oai/gpt-x", "input": "And the first?", "previous_response_id": oldest}),
+    );
+    assert_eq!(r.status, 404, "{}", r.text());
+    assert!(r.text().contains(oldest.as_str()), "{}", r.text());
+    assert_eq!(get(&gw, KEY_A, oldest, false).status, 404);
+    let bytes = gw
+        .metric_value("switchyard_responses_stored_bytes")
+        .unwrap();
+    assert!(
+        bytes <= BOUND,
+        "after the continuation: {bytes} bytes stored"
+    );
+}
+
 #[test]
 fn unknown_and_other_keys_ids_are_404_naming_the_id() {
     let (_mock, gw) = setup();

@@ -192,15 +192,29 @@ pub struct StateConfig {
     /// `responses_ttl_seconds`: how long a stored `/v1/responses` response can be
     /// continued (`None`: [`DEFAULT_RESPONSES_TTL`]).
     pub responses_ttl: Option<Duration>,
+    /// `responses_max_bytes`: the bound of the stored responses held in process
+    /// (`None`: [`DEFAULT_RESPONSES_MAX_BYTES`]).
+    pub responses_max_bytes: Option<u64>,
 }
 
 /// Default `state.responses_ttl_seconds`: one day.
 pub const DEFAULT_RESPONSES_TTL: Duration = Duration::from_secs(86_400);
+/// Default `state.responses_max_bytes`: 256 MiB.
+pub const DEFAULT_RESPONSES_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// Smallest `state.responses_max_bytes`: one stored response holds its whole
+/// conversation, so a bound below a few of them keeps next to nothing.
+pub const MIN_RESPONSES_MAX_BYTES: u64 = 1024 * 1024;
 
 impl StateConfig {
     /// How long stored responses are kept.
     pub fn responses_ttl(&self) -> Duration {
         self.responses_ttl.unwrap_or(DEFAULT_RESPONSES_TTL)
+    }
+
+    /// Bytes of stored responses the process may hold.
+    pub fn responses_max_bytes(&self) -> u64 {
+        self.responses_max_bytes
+            .unwrap_or(DEFAULT_RESPONSES_MAX_BYTES)
     }
 }
 
@@ -359,10 +373,20 @@ pub(super) fn validate_state(raw: RawState, errors: &mut Vec<String>) -> StateCo
         errors.push("state.responses_ttl_seconds: must be at least 1".into());
     }
     let responses_ttl = raw.responses_ttl_seconds.map(Duration::from_secs);
+    let responses_max_bytes = raw.responses_max_bytes;
+    if let Some(n) = responses_max_bytes.filter(|&n| n < MIN_RESPONSES_MAX_BYTES) {
+        errors.push(format!(
+            "state.responses_max_bytes: {n} is below the minimum {MIN_RESPONSES_MAX_BYTES} \
+             (1 MiB; a stored response holds its whole conversation); set at least \
+             {MIN_RESPONSES_MAX_BYTES}, or leave it out for the default \
+             {DEFAULT_RESPONSES_MAX_BYTES} (256 MiB)"
+        ));
+    }
     let Some(r) = raw.redis else {
         return StateConfig {
             redis: None,
             responses_ttl,
+            responses_max_bytes,
         };
     };
     if !(r.url.starts_with("redis://") || r.url.starts_with("redis+unix://")) {
@@ -402,6 +426,7 @@ pub(super) fn validate_state(raw: RawState, errors: &mut Vec<String>) -> StateCo
             key_prefix,
         }),
         responses_ttl,
+        responses_max_bytes,
     }
 }
 

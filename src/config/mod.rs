@@ -1182,6 +1182,38 @@ state: { redis: { url: 'redis://127.0.0.1:6379' } }
     }
 
     #[test]
+    fn responses_max_bytes_is_read_and_bounded() {
+        let state = |s: &str| Config::from_yaml(&format!("state: {{ {s} }}\n"), "test", &env);
+        let c = state("").unwrap();
+        assert_eq!(c.state.responses_max_bytes(), 256 * 1024 * 1024);
+        let c = state("responses_max_bytes: 1048576").unwrap();
+        assert_eq!(c.state.responses_max_bytes(), 1 << 20);
+        // With Redis too: it bounds the copies Redis could not take.
+        let c = state("redis: { url: 'redis://127.0.0.1:6379' }, responses_max_bytes: 16777216")
+            .unwrap();
+        assert_eq!(c.state.responses_max_bytes(), 16 << 20);
+        for small in ["0", "1000", "1048575"] {
+            let e = state(&format!("responses_max_bytes: {small}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains(&format!(
+                    "state.responses_max_bytes: {small} is below the minimum 1048576"
+                )) && e.contains("set at least 1048576"),
+                "{e}"
+            );
+        }
+        let e = state("responses_max_byte: 1048576")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("state.responses_max_byte: unknown field `responses_max_byte`"),
+            "{e}"
+        );
+        assert!(e.contains("did you mean `responses_max_bytes`?"), "{e}");
+    }
+
+    #[test]
     fn shutdown_delay_is_bounded_by_the_grace_period() {
         let yaml = |server: &str| {
             format!("server: {{ {server} }}\nproviders:\n  o: {{ type: openai, api_key: x, base_url: 'http://127.0.0.1:9' }}\n")

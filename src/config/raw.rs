@@ -97,6 +97,9 @@ pub struct RawState {
     pub redis: Option<RawRedis>,
     /// How long stored Responses-API responses are kept (default one day).
     pub responses_ttl_seconds: Option<u64>,
+    /// Bound in bytes of the stored Responses-API responses held in process
+    /// (default 256 MiB).
+    pub responses_max_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -98,6 +98,7 @@ impl Gateway {
         // In Redis only with `state.redis` (the memo's link is that one then).
         let responses = Arc::new(crate::responses_store::ResponseStore::new(
             config.state.responses_ttl(),
+            config.state.responses_max_bytes(),
             config
                 .state
                 .redis
@@ -113,6 +114,11 @@ impl Gateway {
             scrub,
             responses,
         }
+    }
+
+    /// The stored responses, for `/metrics` to publish their figures.
+    pub fn responses_store(&self) -> Arc<crate::responses_store::ResponseStore> {
+        self.responses.clone()
     }
 
     /// The thinking memo's Redis link, for the connector service.

@@ -275,6 +275,13 @@ impl Gateway {
             .expect("admin /metrics answers")
     }
 
+    /// The value of an unlabelled metric (`name value`), if it is exported.
+    pub fn metric_value(&self, name: &str) -> Option<f64> {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
