@@ -11,6 +11,9 @@ pub enum Api {
     Openai,
     /// `POST /v1/messages`, Anthropic request shape (with `max_tokens`).
     Anthropic,
+    /// `POST /v1/responses`, OpenAI Responses shape (`input` as one string,
+    /// `store: true`, so the gateway keeps every response).
+    Responses,
 }
 
 /// Load driver for Switchyard (or the mock provider, or any other gateway on loopback).
@@ -33,7 +36,8 @@ pub struct Args {
     /// Request shape and path.
     #[arg(long, value_enum, default_value = "openai")]
     pub api: Api,
-    /// Override the request path (default: /v1/chat/completions or /v1/messages).
+    /// Override the request path (default: /v1/chat/completions, /v1/messages or
+    /// /v1/responses).
     #[arg(long)]
     pub path: Option<String>,
     /// Model string sent in the body. `{events}` and `{delay}` are replaced by
@@ -53,7 +57,8 @@ pub struct Args {
     /// Value for `{delay}` in the model string (ms between streamed events).
     #[arg(long, default_value_t = 0)]
     pub delay_ms: u64,
-    /// API key sent as `Authorization: Bearer` (openai) or `x-api-key` (anthropic).
+    /// API key sent as `Authorization: Bearer` (openai, responses) or `x-api-key`
+    /// (anthropic).
     #[arg(long)]
     pub api_key: Option<String>,
 
@@ -158,7 +163,7 @@ pub struct Args {
     #[arg(long)]
     pub validate_json: bool,
     /// Make every request's prompt different (16 random hex characters at the start of
-    /// the user message), so a response cache misses every time.
+    /// the user message, or of `input`), so a response cache misses every time.
     #[arg(long)]
     pub unique_prompts: bool,
     /// Allow a non-loopback target (off: only 127.0.0.0/8 and ::1 are accepted).

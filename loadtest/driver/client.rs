@@ -113,7 +113,7 @@ pub async fn exchange(
     measured: bool,
 ) -> Result<Done, Fail> {
     let body = if beh.unique_prompts {
-        unique_prompt(&spec.body)
+        unique_prompt(&spec.body, ep.api)
     } else {
         spec.body.clone()
     };
@@ -139,7 +139,7 @@ pub async fn exchange(
     }
     if let Some(a) = &ep.auth {
         match ep.api {
-            Api::Openai => h.insert(http::header::AUTHORIZATION, a.clone()),
+            Api::Openai | Api::Responses => h.insert(http::header::AUTHORIZATION, a.clone()),
             Api::Anthropic => h.insert("x-api-key", a.clone()),
         };
     }
@@ -287,17 +287,51 @@ async fn read_plain(
     Ok(Done::Ok)
 }
 
-/// The body with the first 16 characters of its user message replaced by random hex
-/// (`build_body` pads the message, so there are always that many).
-fn unique_prompt(body: &bytes::Bytes) -> bytes::Bytes {
-    const AT: &[u8] = b"\"content\":\"";
+/// The body with the first 16 characters of its user message (Responses: `input`)
+/// replaced by random hex (`build_body` pads the message, so there are always that
+/// many).
+fn unique_prompt(body: &bytes::Bytes, api: Api) -> bytes::Bytes {
+    let at: &[u8] = match api {
+        Api::Openai | Api::Anthropic => b"\"content\":\"",
+        Api::Responses => b"\"input\":\"",
+    };
     let mut v = body.to_vec();
-    if let Some(i) = memchr::memmem::find(&v, AT) {
-        let start = i + AT.len();
+    if let Some(i) = memchr::memmem::find(&v, at) {
+        let start = i + at.len();
         if v.len() >= start + 16 {
             let tag = format!("{:016x}", fastrand::u64(..));
             v[start..start + 16].copy_from_slice(tag.as_bytes());
         }
     }
     bytes::Bytes::from(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::build_body;
+
+    #[test]
+    fn unique_prompts_change_the_prompt_of_every_api() {
+        let prompt = |api: Api, body: &[u8]| {
+            let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+            let p = match api {
+                Api::Responses => &v["input"],
+                _ => &v["messages"][0]["content"],
+            };
+            p.as_str().unwrap().to_string()
+        };
+        for api in [Api::Openai, Api::Anthropic, Api::Responses] {
+            let body = build_body(api, "mock:echo", false, 1024);
+            let (a, b) = (unique_prompt(&body, api), unique_prompt(&body, api));
+            assert_eq!(a.len(), body.len(), "{api:?}");
+            let (pa, pb, p0) = (prompt(api, &a), prompt(api, &b), prompt(api, &body));
+            assert!(pa != p0 && pa != pb, "{api:?}: {pa:.40}");
+            assert_eq!(
+                pa[16..],
+                p0[16..],
+                "{api:?}: only the first 16 characters change"
+            );
+        }
+    }
 }

@@ -98,6 +98,7 @@ fn resolve(args: &Args) -> Result<Endpoint, String> {
             match args.api {
                 Api::Openai => "/v1/chat/completions",
                 Api::Anthropic => "/v1/messages",
+                Api::Responses => "/v1/responses",
             }
         ),
     };
@@ -109,7 +110,7 @@ fn resolve(args: &Args) -> Result<Endpoint, String> {
         None => None,
         Some(k) => {
             let v = match args.api {
-                Api::Openai => format!("Bearer {k}"),
+                Api::Openai | Api::Responses => format!("Bearer {k}"),
                 Api::Anthropic => k.clone(),
             };
             let mut v = HeaderValue::from_str(&v).map_err(|_| "--api-key: invalid header value")?;

@@ -128,7 +128,8 @@ impl Plan {
     }
 }
 
-/// A request body of (about) `size` bytes: one user message padded with words.
+/// A request body of (about) `size` bytes: one user message (Responses: `input`)
+/// padded with words.
 pub fn build_body(api: Api, model: &str, stream: bool, size: usize) -> Bytes {
     let model_json = serde_json::to_string(model).expect("string serializes");
     let render = |content: &str| -> String {
@@ -138,6 +139,9 @@ pub fn build_body(api: Api, model: &str, stream: bool, size: usize) -> Bytes {
             ),
             Api::Anthropic => format!(
                 "{{\"model\":{model_json},\"max_tokens\":1024,\"messages\":[{{\"role\":\"user\",\"content\":\"{content}\"}}],\"stream\":{stream}}}"
+            ),
+            Api::Responses => format!(
+                "{{\"model\":{model_json},\"input\":\"{content}\",\"store\":true,\"stream\":{stream}}}"
             ),
         }
     };
@@ -164,14 +168,19 @@ mod tests {
     #[test]
     fn body_sizes_and_shape() {
         for size in [1024, 16 * 1024, 256 * 1024] {
-            for api in [Api::Openai, Api::Anthropic] {
+            for api in [Api::Openai, Api::Anthropic, Api::Responses] {
                 let b = build_body(api, "anth/mock:events=3", true, size);
                 assert_eq!(b.len(), size);
                 let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
                 assert_eq!(v["model"], "anth/mock:events=3");
                 assert_eq!(v["stream"], true);
-                assert_eq!(v["messages"][0]["role"], "user");
                 assert_eq!(v.get("max_tokens").is_some(), api == Api::Anthropic);
+                if api == Api::Responses {
+                    assert!(v["input"].as_str().unwrap().len() > size / 2);
+                    assert_eq!(v["store"], true);
+                } else {
+                    assert_eq!(v["messages"][0]["role"], "user");
+                }
             }
         }
     }

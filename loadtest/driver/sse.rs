@@ -1,5 +1,7 @@
 //! A minimal incremental SSE scanner: counts data events and notices the end marker
-//! (`data: [DONE]` for OpenAI, `event: message_stop` for Anthropic) and error events.
+//! (`data: [DONE]` for OpenAI, `event: message_stop` for Anthropic, `event:
+//! response.completed` or `response.incomplete` for Responses) and error events
+//! (`error`, Responses' `response.failed`).
 //! It keeps only the first bytes of the current line (no allocation at all).
 
 const KEEP: usize = 40;
@@ -75,10 +77,12 @@ impl SseScan {
             }
         } else if let Some(v) = l.strip_prefix(b"event:") {
             let v = v.strip_prefix(b" ").unwrap_or(v);
-            if v == b"message_stop" {
-                self.done = true;
-            } else if v == b"error" {
-                self.error = true;
+            match v {
+                b"message_stop" | b"response.completed" | b"response.incomplete" => {
+                    self.done = true
+                }
+                b"error" | b"response.failed" => self.error = true,
+                _ => {}
             }
         }
         self.line_len = 0;
@@ -114,6 +118,21 @@ mod tests {
         assert!(sc.error);
         let mut sc = SseScan::new();
         sc.feed(b"data: {\"error\":{\"message\":\"x\"}}\n\n");
+        assert!(sc.error && !sc.done);
+    }
+
+    #[test]
+    fn responses_completed_and_failed() {
+        let mut sc = SseScan::new();
+        sc.feed(b"event: response.created\ndata: {\"type\":\"response.created\"}\n\n");
+        sc.feed(b"event: response.output_text.delta\ndata: {\"delta\":\"x\"}\n\n");
+        assert!(!sc.done);
+        sc.feed(b"event: response.completed\ndata: {\"type\":\"response.completed\"}\n\n");
+        assert!(sc.done && !sc.error);
+        assert_eq!(sc.events, 3);
+        let mut sc = SseScan::new();
+        sc.feed(b"event: error\ndata: {\"type\":\"error\"}\n\n");
+        sc.feed(b"event: response.failed\ndata: {\"type\":\"response.failed\"}\n\n");
         assert!(sc.error && !sc.done);
     }
 }
