@@ -573,7 +573,8 @@ def main():
     if G:
         g = watch(G, "gateway")
         o.append("## Soak (g)\n")
-        o.append(f"{meta.get('soak_minutes')} min of mixed load through the gateway (OpenAI client → `anth`), "
+        client = {"responses": "Responses client, `store: true`, unique prompts"}.get(meta.get("soak_api"), "OpenAI client")
+        o.append(f"{meta.get('soak_minutes')} min of mixed load through the gateway ({client} → `anth`), "
                  f"open loop at {meta.get('soak_rate')} req/s. Kinds and weights: plain 50, stream 25 "
                  "(50 events, 20 ms apart), slow reader 10 (4 KB receive buffer, 20 ms pause per chunk), "
                  "client disconnect after 5 events 10, upstream `status=500` 5.\n")
@@ -598,6 +599,16 @@ def main():
             o.append(f"| open fds after warm-up, min – max | {soak['fds_min_after_warmup']} – {soak['fds_max_after_warmup']} |")
         if meta.get("mock_open_bodies_after_soak", "") != "":
             o.append(f"| mock response bodies still open 5 s after the soak | {meta['mock_open_bodies_after_soak']} |")
+        if soak and "store_bound_bytes" in soak:
+            bound = soak["store_bound_bytes"]
+            o.append(f"| stored responses: bound (`state.responses_max_bytes`) | {bound} bytes ({bound / 1048576:.1f} MiB) |")
+            if soak.get("store_filled_after_s") is None:
+                o.append(f"| stored responses: filled | **never** within 5 % of the bound (max {soak.get('store_bytes_max')} bytes) |")
+            else:
+                o.append(f"| stored responses: filled (first sample within 5 % of the bound) | after {soak['store_filled_after_s']} s |")
+                o.append(f"| `switchyard_responses_stored_bytes` after the fill, min – max | {soak['store_bytes_min_after_fill']} – {soak['store_bytes_max_after_fill']} ({soak['store_samples_after_fill']} samples, one per second) |")
+                o.append(f"| `switchyard_responses_stored` (entries) after the fill, min – max | {soak['store_entries_min_after_fill']} – {soak['store_entries_max_after_fill']} |")
+            o.append(f"| stored bytes, max over the soak | {soak.get('store_bytes_max')}: **{'within' if soak.get('store_within_bound') else 'ABOVE'} the bound** |")
         o.append("")
         if soak and soak.get("note"):
             o.append(f"Note: {soak['note']}.\n")
@@ -607,7 +618,9 @@ def main():
         if os.path.exists(svg):
             shutil.copyfile(svg, os.path.join(os.path.dirname(os.path.abspath(a.out)), f"{rel}-soak.svg"))
             o.append(f"![gateway RSS during the soak]({rel}-soak.svg)\n")
-        o.append(f"Samples: `{rel}/soak.csv` (local; t_s,label,pid,rss_kb,fds,cpu_s; label gateway, mock, driver).\n")
+        o.append(f"Samples: `{rel}/soak.csv` (local; t_s,label,pid,rss_kb,fds,cpu_s; label gateway, mock, driver)"
+                 + (f", `{rel}/responses-store.csv` (epoch_s,stored_bytes,stored; one per second)" if soak and "store_bound_bytes" in soak else "")
+                 + ".\n")
 
     # ---------------------------------------------------------------- gateway log
     o.append("## Gateway log during the run\n")

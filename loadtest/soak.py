@@ -7,6 +7,13 @@ slope of RSS after warm-up (the first 20% of the run is excluded), in MB per 10 
 "no leak" if the slope is below 1 MB / 10 min, otherwise "possible leak".
 
     loadtest/soak.py results/X/soak.csv --label gateway --svg soak.svg --json verdict.json
+
+With `--store-csv` (columns epoch_s,stored_bytes,stored: the gateway's
+`switchyard_responses_stored_bytes` and `switchyard_responses_stored`, sampled by
+`loadtest/run --soak-api responses`), `--store-bound` (state.responses_max_bytes) and
+`--store-start` (the soak's start, epoch seconds) it also reports when the stored
+responses filled the bound (the first sample within 5 % of it), their bytes and
+entries from then on, and draws the stored bytes on the plot.
 """
 
 import argparse
@@ -28,6 +35,41 @@ def load(path, label):
             rows.append((float(r["t_s"]), int(r["rss_kb"]), int(r["fds"]), float(r["cpu_s"])))
     rows.sort()
     return rows
+
+
+def load_store(path):
+    """(epoch_s, stored_bytes, stored) rows."""
+    rows = []
+    with open(path, newline="") as f:
+        for r in csv.DictReader(f):
+            try:
+                rows.append((float(r["epoch_s"]), int(float(r["stored_bytes"])), int(float(r["stored"]))))
+            except (KeyError, ValueError):
+                continue
+    rows.sort()
+    return rows
+
+
+def analyse_store(rows, bound, start):
+    """When the store filled, and its bytes and entries from then on."""
+    out = {"store_bound_bytes": bound, "store_samples": len(rows),
+           "store_bytes_max": max((r[1] for r in rows), default=None)}
+    out["store_within_bound"] = out["store_bytes_max"] is not None and out["store_bytes_max"] <= bound
+    full = [r for r in rows if r[1] >= 0.95 * bound]
+    if not full:
+        out["store_filled_after_s"] = None
+        return out
+    t_fill = full[0][0]
+    after = [r for r in rows if r[0] >= t_fill]
+    out.update({
+        "store_filled_after_s": round(t_fill - start, 1),
+        "store_samples_after_fill": len(after),
+        "store_bytes_min_after_fill": min(r[1] for r in after),
+        "store_bytes_max_after_fill": max(r[1] for r in after),
+        "store_entries_min_after_fill": min(r[2] for r in after),
+        "store_entries_max_after_fill": max(r[2] for r in after),
+    })
+    return out
 
 
 def regress(xs, ys):
@@ -123,7 +165,8 @@ def fmt(v, step):
     return f"{v:.{digits}f}"
 
 
-def svg(rows, res, title):
+def svg(rows, res, title, store=()):
+    """`store`: (t_s on the rows' clock, stored MB) points, drawn on the RSS axis."""
     W, H = 960, 460
     L, R, T, B = 70, 70, 50, 60
     pw, ph = W - L - R, H - T - B
@@ -133,7 +176,7 @@ def svg(rows, res, title):
     use_min = ts[-1] - ts[0] > 300
     tdiv = 60.0 if use_min else 1.0
     t0, t1 = ts[0], ts[-1] if ts[-1] > ts[0] else ts[0] + 1
-    lo, hi = min(rss), max(rss)
+    lo, hi = min(rss + [v for _, v in store]), max(rss + [v for _, v in store])
     pad = max((hi - lo) * 0.1, 0.5)
     lo, hi = max(0.0, lo - pad), hi + pad
     flo, fhi = 0, max(max(fds) * 1.1, 10)
@@ -189,6 +232,9 @@ def svg(rows, res, title):
     )
     fpts = " ".join(f"{X(t):.1f},{YF(f):.1f}" for t, f in zip(ts, fds))
     o.append(f'<polyline points="{fpts}" fill="none" stroke="#d9730d" stroke-width="1" opacity="0.7"/>')
+    if store:
+        spts = " ".join(f"{X(t):.1f},{Y(v):.1f}" for t, v in store if t0 <= t <= t1)
+        o.append(f'<polyline points="{spts}" fill="none" stroke="#2e8b57" stroke-width="1.2"/>')
     pts = " ".join(f"{X(t):.1f},{Y(v):.1f}" for t, v in zip(ts, rss))
     o.append(f'<polyline points="{pts}" fill="none" stroke="#1f5fbf" stroke-width="1.6"/>')
     slope, icpt = res["_fit"]
@@ -204,7 +250,8 @@ def svg(rows, res, title):
     o.append(
         f'<text x="{L + pw}" y="{T - 8}" text-anchor="end">'
         f'<tspan fill="#1f5fbf">— RSS</tspan>  <tspan fill="#d9730d">— fds</tspan>  '
-        f'<tspan fill="#c0392b">- - fit</tspan></text>'
+        + ('<tspan fill="#2e8b57">— stored responses (MB)</tspan>  ' if store else "")
+        + '<tspan fill="#c0392b">- - fit</tspan></text>'
     )
     o.append("</svg>")
     return "\n".join(o) + "\n"
@@ -218,16 +265,29 @@ def main():
     ap.add_argument("--svg")
     ap.add_argument("--json")
     ap.add_argument("--title", default="RSS over time")
+    ap.add_argument("--store-csv", help="stored-responses samples: epoch_s,stored_bytes,stored")
+    ap.add_argument("--store-bound", type=int, help="state.responses_max_bytes")
+    ap.add_argument("--store-start", type=float, help="epoch seconds of the soak's start")
     a = ap.parse_args()
     rows = load(a.csv, a.label)
     if len(rows) < 5:
         sys.exit(f"soak.py: only {len(rows)} samples for label {a.label!r} in {a.csv}")
     res = analyse(rows, a.warmup_fraction)
+    store, points = None, []
+    if a.store_csv:
+        if a.store_bound is None or a.store_start is None:
+            sys.exit("soak.py: --store-csv needs --store-bound and --store-start")
+        srows = load_store(a.store_csv)
+        store = analyse_store(srows, a.store_bound, a.store_start)
+        # The driver's t_s counts from about the soak's start.
+        points = [(t - a.store_start, b / 1048576.0) for t, b, _ in srows]
     if a.svg:
         with open(a.svg, "w") as f:
-            f.write(svg(rows, res, a.title))
+            f.write(svg(rows, res, a.title, points))
     out = {k: v for k, v in res.items() if not k.startswith("_")}
     out["label"] = a.label
+    if store:
+        out.update(store)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=2)
@@ -237,6 +297,17 @@ def main():
         f"slope {out['slope_mb_per_10min']:+.3f} MB/10 min (± {out['slope_stderr_mb_per_10min']}), "
         f"R² {out['r2']}: {out['verdict']}"
     )
+    if store:
+        if store.get("store_filled_after_s") is None:
+            print(f"stored responses: never within 5 % of the bound {store['store_bound_bytes']} "
+                  f"(max {store['store_bytes_max']} bytes)")
+        else:
+            print(
+                f"stored responses: filled after {store['store_filled_after_s']} s; then "
+                f"{store['store_bytes_min_after_fill']}-{store['store_bytes_max_after_fill']} bytes "
+                f"(bound {store['store_bound_bytes']}), "
+                f"{store['store_entries_min_after_fill']}-{store['store_entries_max_after_fill']} entries"
+            )
 
 
 if __name__ == "__main__":
